@@ -1,0 +1,30 @@
+import Foundation
+import NetdProtocol
+
+/// `netd.ping`, `netd.status` and `netd.methods`.
+struct NetdMethods: Sendable {
+    let startedAt: ContinuousClock.Instant
+    let socketPath: String
+    let databasePath: String
+    let counts: @Sendable () -> (sockets: Int, servers: Int, clients: Int)
+
+    func register(in table: inout MethodTable) {
+        table.on(PingMethod.self) { _, _ in PingMethod.Result() }
+        table.on(StatusMethod.self) { _, _ in status() }
+        table.on(MethodsMethod.self) { _, _ in MethodsMethod.Result(methods: MethodRegistry.descriptions) }
+    }
+
+    private func status() -> StatusMethod.Result {
+        let uptime = ContinuousClock.now - startedAt
+        let (sockets, servers, clients) = counts()
+        return StatusMethod.Result(
+            version: NetdVersion.current,
+            pid: ProcessInfo.processInfo.processIdentifier,
+            uptimeMs: uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000,
+            socket: socketPath,
+            database: databasePath,
+            sockets: sockets,
+            servers: servers,
+            clients: clients)
+    }
+}

@@ -1,0 +1,83 @@
+import Logging
+import NetdProtocol
+
+/// Who sent a request: the kernel's word on the RPC client, plus which connection it came on.
+public struct RequestContext: Sendable {
+    public var peer: PeerCredentials
+    /// Unique per RPC connection for the life of the process.
+    public var connectionID: Int
+    public var logger: Logger
+
+    /// Root and netd's own user see and touch everything (contract section 3).
+    public var isAdmin: Bool { peer.uid == 0 || peer.uid == getuid() }
+}
+
+/// The handlers of every method, one per ``MethodRegistry`` entry.
+public struct MethodTable: Sendable {
+    typealias Handler = @Sendable (any RPCParams, RequestContext) async throws -> any Encodable & Sendable
+    fileprivate var handlers: [String: Handler] = [:]
+
+    public init() {}
+
+    /// Registers the handler for `method`; its params arrive typed.
+    public mutating func on<M: RPCMethod>(
+        _ method: M.Type,
+        _ handler: @escaping @Sendable (M.Params, RequestContext) async throws -> M.Result
+    ) {
+        handlers[M.name] = { params, context in
+            guard let params = params as? M.Params else {
+                throw ResponseError.internalError("params of \(M.name) arrived as \(type(of: params))")
+            }
+            return try await handler(params, context)
+        }
+    }
+}
+
+/// Turns decoded calls into responses. This is the one place where errors become JSON-RPC errors.
+public struct Dispatcher: Sendable {
+    private let handlers: [String: MethodTable.Handler]
+
+    /// - Precondition: `table` has a handler for every method in ``MethodRegistry``, and no other.
+    public init(_ table: MethodTable) {
+        let registered = Set(MethodRegistry.names)
+        let handled = Set(table.handlers.keys)
+        precondition(registered == handled, """
+            dispatcher and registry disagree: no handler for \(registered.subtracting(handled).sorted()), \
+            no registry entry for \(handled.subtracting(registered).sorted())
+            """)
+        handlers = table.handlers
+    }
+
+    /// Serves one call. Returns nil for notifications, which are never answered.
+    public func respond(to call: IncomingCall, context: RequestContext) async -> ResponseMessage? {
+        let outcome: ResponseMessage.Outcome
+        switch call.content {
+        case .failure(let error):
+            outcome = .error(error)
+        case .success(let valid):
+            outcome = await run(valid, context: context)
+        }
+        guard case .respond(let id) = call.reply else { return nil }
+        return ResponseMessage(id: id, outcome: outcome)
+    }
+
+    private func run(_ call: IncomingCall.Valid, context: RequestContext) async -> ResponseMessage.Outcome {
+        guard let handler = handlers[call.name] else {
+            return .error(.methodNotFound(call.name))
+        }
+        do {
+            return .result(try await handler(call.params, context))
+        } catch let error as ResponseError {
+            return .error(error)
+        } catch is CancellationError {
+            return .error(.internalError("netd is shutting down"))
+        } catch {
+            context.logger.error("method failed", metadata: ["rpc.method": "\(call.name)", "error": "\(error)"])
+            return .error(.internalError(String(describing: error)))
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

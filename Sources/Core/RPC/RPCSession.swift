@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+import NIOCore
+import NetdProtocol
+
+/// One RPC client's connection: decodes each line, serves its requests concurrently, writes the answers.
+///
+/// - Important: `send` may be called from any task; the outbound writer orders concurrent writes.
+struct RPCSession: Sendable {
+    let context: RequestContext
+    let dispatcher: Dispatcher
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+
+    /// Serves one decoded line: a single call, or a batch whose answers go back as one array.
+    func serve(_ frame: IncomingFrame) async {
+        switch frame {
+        case .single(let call):
+            if let response = await dispatcher.respond(to: call, context: context) {
+                await send(response)
+            }
+        case .batch(let calls):
+            let responses = await withTaskGroup(of: (Int, ResponseMessage?).self) { group in
+                for (index, call) in calls.enumerated() {
+                    group.addTask { (index, await dispatcher.respond(to: call, context: context)) }
+                }
+                var slots = [ResponseMessage?](repeating: nil, count: calls.count)
+                for await (index, response) in group { slots[index] = response }
+                return slots.compactMap { $0 }
+            }
+            // A batch of notifications gets nothing back, not even an empty array.
+            if !responses.isEmpty { await send(batch: responses) }
+        }
+    }
+
+    /// Answers a line that was over the size limit, as contract section 1 says.
+    func refuseOversized(bytes: Int, limit: Int) async {
+        let error = ResponseError.invalidRequest(
+            "message of \(bytes) bytes is over the \(limit)-byte limit (--max-message-bytes); it was skipped",
+            data: .object(["code": .string("EMSGSIZE"), "limit": .integer(Int64(limit))]))
+        await send(ResponseMessage(id: .null, outcome: .error(error)))
+    }
+
+    func send(_ response: ResponseMessage) async {
+        await write { encoder in
+            do {
+                return try response.line(encoder: encoder)
+            } catch {
+                context.logger.error("cannot encode a response", metadata: ["error": "\(error)"])
+                return try ResponseMessage(id: response.id, outcome: .error(.internalError("result could not be encoded")))
+                    .line(encoder: encoder)
+            }
+        }
+    }
+
+    func send(batch responses: [ResponseMessage]) async {
+        await write { encoder in
+            do {
+                return try ResponseMessage.line(batch: responses, encoder: encoder)
+            } catch {
+                context.logger.error("cannot encode a batch response", metadata: ["error": "\(error)"])
+                let failed = responses.map { ResponseMessage(id: $0.id, outcome: .error(.internalError("result could not be encoded"))) }
+                return try ResponseMessage.line(batch: failed, encoder: encoder)
+            }
+        }
+    }
+
+    private func write(_ encode: (JSONEncoder) throws -> Data) async {
+        do {
+            try await outbound.write(ByteBuffer(bytes: try encode(JSONCoding.encoder())))
+        } catch {
+            // The client went away; there is nobody left to tell.
+            context.logger.debug("cannot write to RPC client", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,78 @@
+/// A JSON-RPC error code: the five of the specification and netd's own (contract section 2).
+public struct ErrorCode: RawRepresentable, Codable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: Int
+
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        self.rawValue = try decoder.singleValueContainer().decode(Int.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    public var description: String { String(rawValue) }
+
+    // JSON-RPC 2.0.
+    public static let parseError = ErrorCode(rawValue: -32700)
+    public static let invalidRequest = ErrorCode(rawValue: -32600)
+    public static let methodNotFound = ErrorCode(rawValue: -32601)
+    public static let invalidParams = ErrorCode(rawValue: -32602)
+    public static let internalError = ErrorCode(rawValue: -32603)
+
+    // netd.
+    /// No socket or server with that id that the caller may see.
+    public static let notFound = ErrorCode(rawValue: -32001)
+    public static let permissionDenied = ErrorCode(rawValue: -32002)
+    /// Write after end, read from a closed socket, bytes not valid in the requested encoding.
+    public static let invalidState = ErrorCode(rawValue: -32003)
+    /// The operating system refused; `data.code` says why.
+    public static let systemError = ErrorCode(rawValue: -32004)
+    public static let lookupFailed = ErrorCode(rawValue: -32005)
+    public static let timedOut = ErrorCode(rawValue: -32006)
+    public static let limitReached = ErrorCode(rawValue: -32007)
+}
+
+/// The `error` member of a JSON-RPC response, and the error netd's code throws to produce one.
+public struct ResponseError: Error, Codable, Hashable, Sendable {
+    public var code: ErrorCode
+    public var message: String
+    /// For netd's own errors, an object whose `code` is the POSIX-style name Node.js would give.
+    public var data: JSONValue?
+
+    public init(code: ErrorCode, message: String, data: JSONValue? = nil) {
+        self.code = code
+        self.message = message
+        self.data = data
+    }
+
+    /// The POSIX-style name in `data.code`, if any (`ECONNREFUSED`, `ENOENT`, ...).
+    public var systemCode: String? { data?["code"]?.stringValue }
+
+    public static func parseError(_ message: String) -> ResponseError {
+        ResponseError(code: .parseError, message: "Parse error: \(message)")
+    }
+
+    public static func invalidRequest(_ message: String, data: JSONValue? = nil) -> ResponseError {
+        ResponseError(code: .invalidRequest, message: "Invalid Request: \(message)", data: data)
+    }
+
+    public static func methodNotFound(_ method: String) -> ResponseError {
+        ResponseError(code: .methodNotFound, message: "Method not found: \(method) (netd.methods lists them)")
+    }
+
+    public static func invalidParams(_ message: String) -> ResponseError {
+        ResponseError(code: .invalidParams, message: "Invalid params: \(message)")
+    }
+
+    public static func internalError(_ message: String) -> ResponseError {
+        ResponseError(code: .internalError, message: "Internal error: \(message)")
+    }
+
+    /// One of netd's own errors, with the Node.js-style name in `data.code`.
+    public static func netd(_ code: ErrorCode, _ systemCode: String?, _ message: String) -> ResponseError {
+        ResponseError(code: code, message: message, data: systemCode.map { .object(["code": .string($0)]) })
+    }
+}

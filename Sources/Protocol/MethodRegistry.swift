@@ -1,0 +1,29 @@
+/// Every method netd serves. The dispatcher refuses to start unless it has a handler for each,
+/// and `netd.methods` is generated from this list.
+public enum MethodRegistry {
+    public static let all: [any RPCMethod.Type] = [
+        PingMethod.self,
+        StatusMethod.self,
+        MethodsMethod.self,
+    ]
+
+    /// Every method's name, in registry order.
+    public static let names: [String] = descriptions.map(\.name)
+
+    private static let byName: [String: any RPCMethod.Type] = Dictionary(
+        uniqueKeysWithValues: zip(names, all).map { ($0, $1) }
+    )
+
+    public static func method(named name: String) -> (any RPCMethod.Type)? {
+        byName[name]
+    }
+
+    /// What `netd.methods` answers.
+    public static var descriptions: [MethodDescription] {
+        all.map { describe($0) }
+    }
+
+    private static func describe<M: RPCMethod>(_ method: M.Type) -> MethodDescription {
+        MethodDescription(name: M.name, summary: M.summary, params: M.Params.fields)
+    }
+}

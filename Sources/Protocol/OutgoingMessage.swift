@@ -1,0 +1,133 @@
+import Foundation
+
+/// A response netd sends: a result or an error for one request id.
+public struct ResponseMessage: Encodable, Sendable {
+    public enum Outcome: Sendable {
+        case result(any Encodable & Sendable)
+        case error(ResponseError)
+    }
+
+    public var id: RequestID
+    public var outcome: Outcome
+
+    public init(id: RequestID, outcome: Outcome) {
+        self.id = id
+        self.outcome = outcome
+    }
+
+    private enum Key: String, CodingKey { case jsonrpc, id, result, error }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode("2.0", forKey: .jsonrpc)
+        try container.encode(id, forKey: .id)
+        switch outcome {
+        case .result(let result): try container.encode(result, forKey: .result)
+        case .error(let error): try container.encode(error, forKey: .error)
+        }
+    }
+}
+
+/// A request as a client sends it.
+public struct RequestMessage<Params: Encodable & Sendable>: Encodable, Sendable {
+    public var id: RequestID?
+    public var method: String
+    public var params: Params?
+
+    public init(id: RequestID?, method: String, params: Params?) {
+        self.id = id
+        self.method = method
+        self.params = params
+    }
+
+    private enum Key: String, CodingKey { case jsonrpc, id, method, params }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode("2.0", forKey: .jsonrpc)
+        try container.encodeIfPresent(id, forKey: .id)
+        try container.encode(method, forKey: .method)
+        try container.encodeIfPresent(params, forKey: .params)
+    }
+}
+
+/// A notification netd sends (events), or a client sends.
+public struct NotificationMessage<Params: Encodable & Sendable>: Encodable, Sendable {
+    public var method: String
+    public var params: Params
+
+    public init(method: String, params: Params) {
+        self.method = method
+        self.params = params
+    }
+
+    private enum Key: String, CodingKey { case jsonrpc, method, params }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode("2.0", forKey: .jsonrpc)
+        try container.encode(method, forKey: .method)
+        try container.encode(params, forKey: .params)
+    }
+}
+
+extension ResponseMessage {
+    /// One line as netd writes it: `{"jsonrpc":"2.0","id":...,"result":...}` in that order, keys
+    /// inside sorted, then `\n`. The fixed order reads well in socat; the clients need none.
+    public func line(encoder: JSONEncoder) throws -> Data {
+        var data = Data()
+        try append(to: &data, encoder: encoder)
+        data.append(UInt8(ascii: "\n"))
+        return data
+    }
+
+    /// A batch's answers as one line: a JSON array of responses in request order.
+    public static func line(batch: [ResponseMessage], encoder: JSONEncoder) throws -> Data {
+        var data = Data("[".utf8)
+        for (index, response) in batch.enumerated() {
+            if index > 0 { data.append(UInt8(ascii: ",")) }
+            try response.append(to: &data, encoder: encoder)
+        }
+        data.append(contentsOf: "]\n".utf8)
+        return data
+    }
+
+    private func append(to data: inout Data, encoder: JSONEncoder) throws {
+        data.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        data.append(try encoder.encode(id))
+        switch outcome {
+        case .result(let result):
+            data.append(contentsOf: #","result":"#.utf8)
+            data.append(try encoder.encode(result))
+        case .error(let error):
+            data.append(contentsOf: #","error":"#.utf8)
+            data.append(try encoder.encode(error))
+        }
+        data.append(UInt8(ascii: "}"))
+    }
+}
+
+/// What a client reads first from a line netd sent: enough to route it.
+public struct ServerMessageHeader: Decodable, Sendable {
+    /// Present on responses.
+    public var id: RequestID?
+    /// Present on notifications.
+    public var method: String?
+}
+
+/// A response decoded with its result typed.
+public struct TypedResponse<Result: Decodable & Sendable>: Decodable, Sendable {
+    public var id: RequestID
+    public var result: Result?
+    public var error: ResponseError?
+}
+
+/// The encoders and decoders netd and its clients use, configured alike.
+public enum JSONCoding {
+    /// Compact, keys sorted (stable output for people and golden tests), slashes unescaped (paths read better).
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return encoder
+    }
+}

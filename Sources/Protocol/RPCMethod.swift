@@ -1,0 +1,130 @@
+/// One netd method: its name, a one-line summary, and the types of its params and result.
+///
+/// Every method is listed in ``MethodRegistry``, which both the dispatcher and `netd.methods` read.
+public protocol RPCMethod: Sendable {
+    associatedtype Params: RPCParams
+    associatedtype Result: Codable, Sendable
+
+    /// The JSON-RPC method string, e.g. `netd.ping`.
+    static var name: String { get }
+    /// One line for `netd.methods` and `netctl`'s help.
+    static var summary: String { get }
+}
+
+/// The params of one method, decoded by name from the request's `params` object.
+public protocol RPCParams: Codable, Sendable {
+    /// Every param this method takes, in order. Names not listed here are refused with -32602.
+    static var fields: [ParamField] { get }
+
+    /// Checks what the types alone cannot say (ranges, combinations); throws -32602 errors.
+    func validate() throws(ResponseError)
+}
+
+extension RPCParams {
+    public func validate() throws(ResponseError) {}
+}
+
+/// A param as `netd.methods` describes it.
+public struct ParamField: Codable, Hashable, Sendable {
+    public var name: String
+    /// `string`, `integer`, `boolean`, `number`, `object` or `array`, with the allowed values where it helps.
+    public var type: String
+    public var required: Bool
+    public var summary: String
+
+    public init(_ name: String, _ type: String, required: Bool = false, _ summary: String) {
+        self.name = name
+        self.type = type
+        self.required = required
+        self.summary = summary
+    }
+}
+
+/// The params of a method that takes none.
+public struct NoParams: RPCParams, Hashable {
+    public static let fields: [ParamField] = []
+    public init() {}
+}
+
+extension RPCMethod {
+    /// Decodes this method's params from the request's `params` member, refusing unknown names.
+    static func decodeParams<Key: CodingKey>(
+        from container: KeyedDecodingContainer<Key>,
+        forKey key: Key
+    ) throws(ResponseError) -> Params {
+        let names: [String]
+        do {
+            names = try container.nestedContainer(keyedBy: AnyCodingKey.self, forKey: key).allKeys.map(\.stringValue)
+        } catch {
+            throw .invalidParams("params must be an object")
+        }
+        let known = Params.fields.map(\.name)
+        if let unknown = names.sorted().first(where: { !known.contains($0) }) {
+            let takes = known.isEmpty ? "it takes none" : "it takes \(known.joined(separator: ", "))"
+            throw .invalidParams("unknown param `\(unknown)` for \(name); \(takes)")
+        }
+        let params: Params
+        do {
+            params = try container.decode(Params.self, forKey: key)
+        } catch let error as DecodingError {
+            throw .invalidParams(describe(error, method: name))
+        } catch {
+            throw .invalidParams(String(describing: error))
+        }
+        try params.validate()
+        return params
+    }
+
+    /// The params of a request that sent none: fine for methods whose params are all optional.
+    static func absentParams() throws(ResponseError) -> Params {
+        if let none = NoParams() as? Params { return none }
+        if let required = Params.fields.first(where: \.required) {
+            throw .invalidParams("missing required param `\(required.name)` for \(name)")
+        }
+        do {
+            let params = try JSONDecoder().decode(Params.self, from: Data("{}".utf8))
+            try params.validate()
+            return params
+        } catch let error as ResponseError {
+            throw error
+        } catch {
+            throw .invalidParams(String(describing: error))
+        }
+    }
+}
+
+/// Says what was wrong with a param in words a person sending JSON by hand can act on.
+func describe(_ error: DecodingError, method: String) -> String {
+    func path(_ context: DecodingError.Context) -> String {
+        // The first key is `params` itself.
+        let keys = context.codingPath.dropFirst().map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+        return keys.isEmpty ? "params" : "`" + keys.joined(separator: ".") + "`"
+    }
+    switch error {
+    case .keyNotFound(let key, _):
+        return "missing required param `\(key.stringValue)` for \(method)"
+    case .valueNotFound(_, let context):
+        return "\(path(context)) must not be null"
+    case .typeMismatch(let type, let context):
+        return "\(path(context)) must be \(jsonTypeName(type))"
+    case .dataCorrupted(let context):
+        return "\(path(context)): \(context.debugDescription)"
+    @unknown default:
+        return String(describing: error)
+    }
+}
+
+private func jsonTypeName(_ type: Any.Type) -> String {
+    switch type {
+    case is String.Type: "a string"
+    case is Bool.Type: "a boolean"
+    case is Int.Type, is Int64.Type, is Int32.Type, is UInt16.Type, is UInt32.Type, is UInt64.Type, is UInt.Type:
+        "an integer"
+    case is Double.Type, is Float.Type: "a number"
+    default:
+        // Dictionaries and structs arrive as objects, arrays as arrays.
+        String(describing: type).hasPrefix("Array") ? "an array" : "an object"
+    }
+}
+
+import Foundation

@@ -1,0 +1,167 @@
+import Foundation
+import GRDB
+import Logging
+import NetdProtocol
+
+/// The history database: one file, opened once, written by one writer (GRDB's pool serialises
+/// every write on a single connection) and readable by other programs while netd runs (WAL).
+public final class HistoryStore: Sendable {
+    /// Why the database could not be opened; `description` is the one line netd prints before exiting.
+    public struct OpenError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public let path: String
+    let pool: DatabasePool
+    private let logger: Logger
+
+    /// Opens the database at `path`, creating it with the current schema when missing and
+    /// migrating it in place when older.
+    ///
+    /// - Throws: ``OpenError`` when the file is not a SQLite database, belongs to another program,
+    ///   was written by a newer netd, or cannot be opened. The file is never modified in that case.
+    public init(path: String, logger: Logger) throws(OpenError) {
+        self.path = path
+        self.logger = logger
+        try Self.createParentDirectory(of: path)
+        try Self.inspectExisting(path)
+        try Self.createPrivateFile(path)
+        do {
+            var configuration = Configuration()
+            configuration.label = "netd.history"
+            configuration.busyMode = .timeout(5)
+            configuration.prepareDatabase { db in
+                // WAL with NORMAL sync: commits never wait for fsync; a crash loses at most the
+                // last moments of history, never the file's integrity.
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Schema.migrator.migrate(pool)
+        } catch {
+            throw OpenError(description: "cannot open the history database \(path): \(Self.reason(error))")
+        }
+    }
+
+    /// Closes the database; later calls on this store fail.
+    public func close() throws {
+        try pool.close()
+    }
+
+    /// Closes the records a previous run left open: `error_code` `ELOST`, closed when they were last active.
+    ///
+    /// - Returns: how many records were closed.
+    @discardableResult
+    public func closeLostRecords(at now: Date = Date()) throws -> Int {
+        let lost = try pool.write { db -> Int in
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM connections WHERE closed_at IS NULL")
+            guard !ids.isEmpty else { return 0 }
+            try db.execute(sql: """
+                UPDATE connections
+                SET state = 'closed',
+                    closed_at = COALESCE(last_activity_at, opened_at),
+                    error_code = 'ELOST',
+                    error_message = 'netd stopped before this connection was closed'
+                WHERE closed_at IS NULL
+                """)
+            try db.execute(sql: """
+                INSERT INTO events (connection_id, at, type, detail)
+                SELECT id, closed_at, 'close', '{"hadError":true,"code":"ELOST"}'
+                FROM connections WHERE id IN (\(ids.map(String.init).joined(separator: ",")))
+                """)
+            return ids.count
+        }
+        if lost > 0 {
+            logger.info("closed records a previous run left open", metadata: ["history.lost": "\(lost)"])
+        }
+        return lost
+    }
+
+    /// The highest id ever given to a record, deleted ones included, so that ids never repeat.
+    public func highestID() throws -> Int64 {
+        try pool.read { db in
+            let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'connections'") ?? 0
+            let maximum = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM connections") ?? 0
+            return max(sequence, maximum)
+        }
+    }
+
+    /// The schema migrations applied to this database, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try Schema.migrator.appliedIdentifiers(db).sorted() }
+    }
+
+    // MARK: - Opening safely
+
+    private static func createParentDirectory(of path: String) throws(OpenError) {
+        let parent = (path as NSString).deletingLastPathComponent
+        guard !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) else { return }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw OpenError(description: "cannot create the folder for the history database \(parent): \(reason(error))")
+        }
+    }
+
+    /// History says who talked to whom: the file (and so SQLite's -wal and -shm, which copy its
+    /// mode) is created readable by its owner only.
+    private static func createPrivateFile(_ path: String) throws(OpenError) {
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            _ = Glibc.close(fd)
+        } else if errno != EEXIST {
+            throw OpenError(description: "cannot create the history database \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Looks at an existing file read-only, so that a file which is not ours is never written to.
+    private static func inspectExisting(_ path: String) throws(OpenError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw OpenError(description: "the history database path \(path) exists and is not a regular file")
+        }
+        guard info.st_size > 0 else { return }
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            try queue.read { db in
+                let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+                let objects = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master") ?? 0
+                if applicationID != Schema.applicationID {
+                    if objects > 0 {
+                        throw OpenError(description: """
+                            \(path) is a SQLite database but not netd's (application_id \(applicationID)); \
+                            refusing to touch it: pass --db with another path
+                            """)
+                    }
+                    return
+                }
+                let known = Set(Schema.migrator.migrations)
+                let applied = try Schema.migrator.appliedIdentifiers(db)
+                let unknown = applied.subtracting(known)
+                if !unknown.isEmpty {
+                    throw OpenError(description: """
+                        \(path) was written by a newer netd (schema \(unknown.sorted().joined(separator: ", "))); \
+                        refusing to open it with this one
+                        """)
+                }
+            }
+        } catch let error as OpenError {
+            throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
+            throw OpenError(description: "\(path) is not a SQLite database; refusing to touch it: pass --db with another path")
+        } catch {
+            throw OpenError(description: "cannot open the history database \(path): \(reason(error))")
+        }
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            return error.message ?? error.resultCode.description
+        }
+        return String(describing: error)
+    }
+}

@@ -1,0 +1,56 @@
+import GRDB
+
+/// The history database's schema, as named migrations. A migration never changes once shipped:
+/// a new schema version is a new migration appended here, and docs/SCHEMA.md says what it did.
+enum Schema {
+    /// `PRAGMA application_id` of a netd database: "netd" in ASCII. A file with tables and another id is not ours.
+    static let applicationID: Int32 = 0x6E65_7464
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-connections-and-events") { db in
+            try db.execute(sql: """
+                CREATE TABLE connections (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    role TEXT NOT NULL CHECK (role IN ('client', 'accepted', 'server')),
+                    kind TEXT NOT NULL CHECK (kind IN ('tcp', 'unix')),
+                    state TEXT NOT NULL,
+                    label TEXT,
+                    host TEXT,
+                    local_address TEXT,
+                    local_port INTEGER,
+                    local_path TEXT,
+                    remote_address TEXT,
+                    remote_port INTEGER,
+                    remote_path TEXT,
+                    server_id INTEGER,
+                    owner_uid INTEGER NOT NULL,
+                    owner_pid INTEGER,
+                    opened_at TEXT NOT NULL,
+                    closed_at TEXT,
+                    last_activity_at TEXT,
+                    bytes_read INTEGER NOT NULL DEFAULT 0,
+                    bytes_written INTEGER NOT NULL DEFAULT 0,
+                    error_code TEXT,
+                    error_message TEXT,
+                    backlog INTEGER,
+                    max_connections INTEGER,
+                    accepted INTEGER
+                );
+                CREATE INDEX connections_opened_at ON connections(opened_at);
+                CREATE INDEX connections_open ON connections(id) WHERE closed_at IS NULL;
+                CREATE INDEX connections_server ON connections(server_id) WHERE server_id IS NOT NULL;
+                CREATE TABLE events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+                    at TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    detail TEXT
+                );
+                CREATE INDEX events_connection ON events(connection_id, id);
+                PRAGMA application_id = \(applicationID);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import NetdClient
+import NetdProtocol
+
+struct Ping: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: PingMethod.summary)
+
+    @OptionGroup var globals: GlobalOptions
+
+    func run() async throws {
+        let started = ContinuousClock.now
+        let result = try await globals.withClient { try await $0.call(PingMethod.self) }
+        let elapsed = ContinuousClock.now - started
+        try globals.print(result) { result in
+            let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+            return "pong from netd \(result.version) at \(globals.socketPath) in \(String(format: "%.1f", ms)) ms"
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: StatusMethod.summary)
+
+    @OptionGroup var globals: GlobalOptions
+
+    func run() async throws {
+        let status = try await globals.withClient { try await $0.call(StatusMethod.self) }
+        try globals.print(status) { status in
+            """
+            netd \(status.version), pid \(status.pid), up \(formatDuration(milliseconds: status.uptimeMs))
+            socket    \(status.socket)
+            database  \(status.database)
+            sockets   \(status.sockets)
+            servers   \(status.servers)
+            clients   \(status.clients)
+            """
+        }
+    }
+}
+
+struct Call: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Call any method with JSON params and print its result.",
+        discussion: "Example: netctl call netd.status    netctl call socket.get '{\"id\": 3}'    echo '{}' | netctl call netd.ping -")
+
+    @OptionGroup var globals: GlobalOptions
+
+    @Argument(help: "The method, e.g. netd.status (`netctl call netd.methods` lists them).")
+    var method: String
+
+    @Argument(help: "Params as a JSON object, or - to read them from stdin.")
+    var params: String?
+
+    func validate() throws {
+        // Params from stdin are read once, in run().
+        if params != "-" { _ = try parsedParams() }
+    }
+
+    private func parsedParams() throws -> JSONValue? {
+        guard let params else { return nil }
+        let text: Data = params == "-" ? FileHandle.standardInput.readDataToEndOfFile() : Data(params.utf8)
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: text)
+        } catch {
+            throw ValidationError("params are not valid JSON: \(params == "-" ? "stdin" : params)")
+        }
+    }
+
+    func run() async throws {
+        let params = try parsedParams()
+        let result = try await globals.withClient { try await $0.call(method: method, params: params) }
+        if globals.json {
+            try globals.print(result) { _ in "" }
+        } else {
+            let encoder = JSONCoding.encoder()
+            encoder.outputFormatting.insert(.prettyPrinted)
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        }
+    }
+}
+
+/// `1d 2h`, `3m 4s`, `850 ms`: the two largest units, for people.
+func formatDuration(milliseconds: Int64) -> String {
+    if milliseconds < 1000 { return "\(milliseconds) ms" }
+    let seconds = milliseconds / 1000
+    let units: [(Int64, String)] = [(86400, "d"), (3600, "h"), (60, "m"), (1, "s")]
+    var parts: [String] = []
+    var rest = seconds
+    for (size, name) in units where rest >= size || !parts.isEmpty {
+        parts.append("\(rest / size)\(name)")
+        rest %= size
+        if parts.count == 2 { break }
+    }
+    return parts.joined(separator: " ")
+}

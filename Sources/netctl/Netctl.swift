@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import NetdClient
+import NetdProtocol
+
+struct Netctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netctl",
+        abstract: "Talk to netd: open, inspect and close connections it holds for you.",
+        discussion: """
+            Exit status: 0 success, 1 netd answered with an error, 2 usage error, 3 netd could not be reached.
+            """,
+        version: NetdVersion.current,
+        subcommands: [Ping.self, Status.self, Call.self])
+
+    /// Lets `--socket` and `--json` come before the subcommand too (`netctl --json status`).
+    @OptionGroup var globals: GlobalOptions
+}
+
+/// `--socket` and `--json`, shared by every subcommand.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "netd's socket (default: $NETD_SOCKET, $XDG_RUNTIME_DIR/netd/netd.sock, /tmp/netd-$UID/netd.sock).")
+    var socket: String?
+
+    @Flag(help: "Print the result object exactly as netd returned it, as JSON.")
+    var json = false
+
+    var socketPath: String { NetdPaths.socket(flag: socket) }
+
+    /// Connects, runs `body`, and closes, turning failures into netctl's exit statuses.
+    func withClient<T: Sendable>(_ body: (NetdClient) async throws -> T) async throws -> T {
+        let client: NetdClient
+        do {
+            client = try await NetdClient.connect(socketPath: socketPath)
+        } catch let error as NetdClientError {
+            throw Failure.unreachable(error.description)
+        }
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch let error as ResponseError {
+            await client.close()
+            throw Failure.netd(error, json: json)
+        } catch let error as NetdClientError {
+            await client.close()
+            throw Failure.unreachable(error.description)
+        }
+    }
+
+    /// Prints `result` as JSON with `--json`, else as `human` says.
+    func print<T: Encodable>(_ result: T, human: (T) -> String) throws {
+        if json {
+            Swift.print(String(decoding: try JSONCoding.encoder().encode(result), as: UTF8.self))
+        } else {
+            Swift.print(human(result))
+        }
+    }
+}
+
+/// Why netctl stopped, and the exit status that says so.
+enum Failure: Error {
+    case netd(ResponseError, json: Bool)
+    case unreachable(String)
+
+    var exitCode: Int32 {
+        switch self {
+        case .netd: 1
+        case .unreachable: 3
+        }
+    }
+
+    var message: String {
+        switch self {
+        case .netd(let error, let json):
+            if json, let data = try? JSONCoding.encoder().encode(error) {
+                return String(decoding: data, as: UTF8.self)
+            }
+            let name = error.systemCode.map { ", \($0)" } ?? ""
+            return "netctl: \(error.message) (\(error.code)\(name))"
+        case .unreachable(let reason):
+            return """
+                netctl: \(reason)
+                Start netd with `netd` (or `swift run netd`), or point netctl at its socket with --socket or $NETD_SOCKET.
+                """
+        }
+    }
+}
+
+@main
+enum Main {
+    static func main() async {
+        do {
+            var command = try Netctl.parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as Failure {
+            FileHandle.standardError.write(Data((failure.message + "\n").utf8))
+            exit(failure.exitCode)
+        } catch {
+            // ArgumentParser says 64 (EX_USAGE) for usage errors; the contract says 2.
+            if Netctl.exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((Netctl.fullMessage(for: error) + "\n").utf8))
+                exit(2)
+            }
+            Netctl.exit(withError: error)
+        }
+    }
+}

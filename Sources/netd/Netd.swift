@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NetdCore
+import NetdProtocol
+
+@main
+struct Netd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netd",
+        abstract: "Open, track and close TCP and Unix-socket connections for other processes, over JSON-RPC.",
+        discussion: "Listens on a Unix socket for newline-delimited JSON-RPC 2.0 and records every connection in SQLite.",
+        version: NetdVersion.current)
+
+    @Option(help: "Socket to listen on (default: $NETD_SOCKET, $XDG_RUNTIME_DIR/netd/netd.sock, /tmp/netd-$UID/netd.sock).")
+    var socket: String?
+
+    @Option(help: "Permissions of the socket file, in octal.")
+    var socketMode: String = "0600"
+
+    @Option(help: "History database (default: $NETD_DB, $XDG_STATE_HOME/netd/history.sqlite3, ~/.local/state/netd/history.sqlite3).")
+    var db: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    @Option(help: "Longest request line in bytes; longer ones get Invalid Request.")
+    var maxMessageBytes: Int = 1 << 20
+
+    @Option(help: "Most RPC clients connected at once.")
+    var maxClients: Int = 1024
+
+    func validate() throws {
+        guard parsedSocketMode != nil else { throw ValidationError("--socket-mode must be octal, such as 0600 or 0660") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+        guard maxClients >= 1 else { throw ValidationError("--max-clients must be at least 1") }
+    }
+
+    private var parsedSocketMode: UInt32? {
+        UInt32(socketMode, radix: 8).flatMap { $0 <= 0o777 ? $0 : nil }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "netd")
+        let openFiles = ResourceLimits.raiseOpenFileLimit()
+
+        var configuration = NetdConfiguration(
+            socketPath: NetdPaths.socket(flag: socket),
+            databasePath: NetdPaths.database(flag: db))
+        configuration.socketMode = parsedSocketMode ?? 0o600
+        configuration.maxMessageBytes = maxMessageBytes
+        configuration.maxClients = maxClients
+
+        let daemon: Daemon
+        do {
+            daemon = try await Daemon.start(configuration: configuration, handleSignals: true, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("netd: \(error.description)\n".utf8))
+            throw ExitCode.failure
+        }
+        logger.info("netd started", metadata: [
+            "netd.version": "\(NetdVersion.current)",
+            "netd.pid": "\(ProcessInfo.processInfo.processIdentifier)",
+            "rpc.socket": "\(configuration.socketPath)",
+            "history.path": "\(configuration.databasePath)",
+            "netd.open_files": "\(openFiles)",
+        ])
+        try await daemon.run()
+        logger.info("netd stopped")
+    }
+}
