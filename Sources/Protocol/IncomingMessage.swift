@@ -31,6 +31,10 @@ public enum IncomingFrame: Sendable {
     /// Decodes one line. Never throws: what is wrong becomes the error to answer with.
     public static func decode<Bytes: DataProtocol>(_ line: Bytes, decoder: JSONDecoder = JSONDecoder()) -> IncomingFrame {
         let data = line as? Data ?? Data(line)
+        // JSON text is UTF-8; JSONDecoder would only notice bad bytes inside a string, and late.
+        guard String(validating: data, as: UTF8.self) != nil else {
+            return .single(IncomingCall(reply: .respond(.null), methodName: nil, content: .failure(.parseError("the message is not valid UTF-8"))))
+        }
         do {
             return try decoder.decode(FrameDecoding.self, from: data).frame
         } catch {

@@ -1,0 +1,150 @@
+import Foundation
+import GRDB
+import Logging
+import Testing
+
+@testable import NetdStore
+
+/// The history database on real files: creation, schema, refusals, recovery.
+@Suite struct HistoryStoreTests {
+    let logger = Logger(label: "netd-test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// A fresh folder under /tmp, removed afterwards.
+    private func withFolder<T>(_ body: (String) throws -> T) throws -> T {
+        let folder = "/tmp/netd-store-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        return try body(folder)
+    }
+
+    @Test func createsTheContractSchemaInWALMode() throws {
+        try withFolder { folder in
+            let path = folder + "/state/netd/history.sqlite3"
+            let store = try HistoryStore(path: path, logger: logger)
+            defer { try? store.close() }
+            try store.pool.read { db in
+                let connections = try Set(db.columns(in: "connections").map(\.name))
+                let required: Set = [
+                    "id", "role", "kind", "state", "label", "host", "local_address", "local_port", "local_path",
+                    "remote_address", "remote_port", "remote_path", "server_id", "owner_uid", "owner_pid",
+                    "opened_at", "closed_at", "bytes_read", "bytes_written", "error_code", "error_message",
+                ]
+                #expect(required.isSubset(of: connections))
+                #expect(try Set(db.columns(in: "events").map(\.name)) == ["id", "connection_id", "at", "type", "detail"])
+                #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
+                #expect(try Int32.fetchOne(db, sql: "PRAGMA application_id") == Schema.applicationID)
+            }
+            #expect(try store.appliedMigrations() == ["v1-connections-and-events"])
+            var info = stat()
+            #expect(stat(path, &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o600)
+            #expect(stat(folder + "/state/netd", &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o700)
+        }
+    }
+
+    @Test func reopensItsOwnDatabase() throws {
+        try withFolder { folder in
+            let path = folder + "/h.db"
+            try HistoryStore(path: path, logger: logger).close()
+            let again = try HistoryStore(path: path, logger: logger)
+            #expect(try again.appliedMigrations() == ["v1-connections-and-events"])
+            try again.close()
+        }
+    }
+
+    @Test func refusesAFileThatIsNotSQLiteAndLeavesItAlone() throws {
+        try withFolder { folder in
+            let path = folder + "/notes.txt"
+            let content = Data("these are my notes, not a database\n".utf8)
+            try content.write(to: URL(fileURLWithPath: path))
+            #expect {
+                try HistoryStore(path: path, logger: logger)
+            } throws: { error in
+                String(describing: error).contains("is not a SQLite database")
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == content)
+            #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+        }
+    }
+
+    @Test func refusesAnotherProgramsDatabaseWithoutChangingIt() throws {
+        try withFolder { folder in
+            let path = folder + "/other.db"
+            let other = try DatabaseQueue(path: path)
+            try other.write { db in
+                try db.execute(sql: "CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+            }
+            try other.close()
+            let before = try Data(contentsOf: URL(fileURLWithPath: path))
+            #expect {
+                try HistoryStore(path: path, logger: logger)
+            } throws: { error in
+                String(describing: error).contains("not netd's")
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        }
+    }
+
+    @Test func refusesADatabaseFromANewerNetd() throws {
+        try withFolder { folder in
+            let path = folder + "/h.db"
+            let store = try HistoryStore(path: path, logger: logger)
+            try store.pool.write { db in
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')")
+            }
+            try store.close()
+            #expect {
+                try HistoryStore(path: path, logger: logger)
+            } throws: { error in
+                String(describing: error).contains("newer netd") && String(describing: error).contains("v99-from-the-future")
+            }
+        }
+    }
+
+    @Test func closesRecordsAPreviousRunLeftOpen() throws {
+        try withFolder { folder in
+            let path = folder + "/h.db"
+            let store = try HistoryStore(path: path, logger: logger)
+            try store.pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO connections (role, kind, state, owner_uid, opened_at, last_activity_at)
+                    VALUES ('client', 'tcp', 'open', 1000, '2026-11-25T10:00:00.000Z', '2026-11-25T10:05:00.000Z');
+                    INSERT INTO connections (role, kind, state, owner_uid, opened_at)
+                    VALUES ('server', 'unix', 'listening', 1000, '2026-11-25T10:01:00.000Z');
+                    INSERT INTO connections (role, kind, state, owner_uid, opened_at, closed_at)
+                    VALUES ('client', 'tcp', 'closed', 1000, '2026-11-25T09:00:00.000Z', '2026-11-25T09:01:00.000Z');
+                    """)
+            }
+            try store.close()
+
+            let reopened = try HistoryStore(path: path, logger: logger)
+            defer { try? reopened.close() }
+            #expect(try reopened.closeLostRecords() == 2)
+            try reopened.pool.read { db in
+                let rows = try Row.fetchAll(db, sql: "SELECT id, state, closed_at, error_code FROM connections ORDER BY id")
+                #expect(rows.map { $0["state"] as String } == ["closed", "closed", "closed"])
+                #expect(rows.map { $0["closed_at"] as String } == ["2026-11-25T10:05:00.000Z", "2026-11-25T10:01:00.000Z", "2026-11-25T09:01:00.000Z"])
+                #expect(rows.map { $0["error_code"] as String? } == ["ELOST", "ELOST", nil])
+                let events = try Row.fetchAll(db, sql: "SELECT connection_id, type FROM events ORDER BY id")
+                #expect(events.map { $0["connection_id"] as Int64 } == [1, 2])
+                #expect(events.map { $0["type"] as String } == ["close", "close"])
+            }
+            #expect(try reopened.closeLostRecords() == 0)
+        }
+    }
+
+    @Test func idsNeverRepeatEvenAfterDeletion() throws {
+        try withFolder { folder in
+            let store = try HistoryStore(path: folder + "/h.db", logger: logger)
+            defer { try? store.close() }
+            try store.pool.write { db in
+                for _ in 0..<3 {
+                    try db.execute(sql: "INSERT INTO connections (role, kind, state, owner_uid, opened_at) VALUES ('client', 'tcp', 'closed', 0, '2026-11-25T10:00:00.000Z')")
+                }
+                try db.execute(sql: "DELETE FROM connections")
+            }
+            #expect(try store.highestID() == 3)
+        }
+    }
+}
