@@ -34,6 +34,7 @@ struct Status: AsyncParsableCommand {
             sockets   \(status.sockets)
             servers   \(status.servers)
             clients   \(status.clients)
+            you       uid \(status.caller.uid), pid \(status.caller.pid)\(status.caller.admin ? " (admin)" : "")
             """
         }
     }

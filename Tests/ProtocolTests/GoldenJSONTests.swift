@@ -62,8 +62,9 @@ import Testing
     @Test func statusResult() throws {
         let status = StatusMethod.Result(
             version: "0.1.0", pid: 42, uptimeMs: 1500, socket: "/tmp/netd-0/netd.sock",
-            database: "/root/.local/state/netd/history.sqlite3", sockets: 2, servers: 1, clients: 3)
-        #expect(try json(status) == #"{"clients":3,"database":"/root/.local/state/netd/history.sqlite3","pid":42,"servers":1,"socket":"/tmp/netd-0/netd.sock","sockets":2,"uptimeMs":1500,"version":"0.1.0"}"#)
+            database: "/root/.local/state/netd/history.sqlite3", sockets: 2, servers: 1, clients: 3,
+            caller: .init(uid: 1000, pid: 77, admin: false))
+        #expect(try json(status) == #"{"caller":{"admin":false,"pid":77,"uid":1000},"clients":3,"database":"/root/.local/state/netd/history.sqlite3","pid":42,"servers":1,"socket":"/tmp/netd-0/netd.sock","sockets":2,"uptimeMs":1500,"version":"0.1.0"}"#)
     }
 
     @Test func methodsResult() throws {

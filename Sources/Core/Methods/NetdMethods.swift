@@ -10,11 +10,11 @@ struct NetdMethods: Sendable {
 
     func register(in table: inout MethodTable) {
         table.on(PingMethod.self) { _, _ in PingMethod.Result() }
-        table.on(StatusMethod.self) { _, _ in status() }
+        table.on(StatusMethod.self) { _, context in status(for: context) }
         table.on(MethodsMethod.self) { _, _ in MethodsMethod.Result(methods: MethodRegistry.descriptions) }
     }
 
-    private func status() -> StatusMethod.Result {
+    private func status(for context: RequestContext) -> StatusMethod.Result {
         let uptime = ContinuousClock.now - startedAt
         let (sockets, servers, clients) = counts()
         return StatusMethod.Result(
@@ -25,6 +25,7 @@ struct NetdMethods: Sendable {
             database: databasePath,
             sockets: sockets,
             servers: servers,
-            clients: clients)
+            clients: clients,
+            caller: .init(uid: context.peer.uid, pid: context.peer.pid, admin: context.isAdmin))
     }
 }

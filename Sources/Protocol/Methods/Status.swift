@@ -18,10 +18,12 @@ public enum StatusMethod: RPCMethod {
         public var servers: Int
         /// Connected RPC clients, this one included.
         public var clients: Int
+        /// Extension: who netd takes the caller to be, from the socket's peer credentials.
+        public var caller: Caller
 
         public init(
             version: String, pid: Int32, uptimeMs: Int64, socket: String, database: String,
-            sockets: Int, servers: Int, clients: Int
+            sockets: Int, servers: Int, clients: Int, caller: Caller
         ) {
             self.version = version
             self.pid = pid
@@ -31,6 +33,21 @@ public enum StatusMethod: RPCMethod {
             self.sockets = sockets
             self.servers = servers
             self.clients = clients
+            self.caller = caller
+        }
+    }
+
+    /// The owner a socket opened on this connection would get (contract section 3's `owner`).
+    public struct Caller: Codable, Hashable, Sendable {
+        public var uid: UInt32
+        public var pid: Int32
+        /// Whether this caller sees every user's sockets (root or netd's own user).
+        public var admin: Bool
+
+        public init(uid: UInt32, pid: Int32, admin: Bool) {
+            self.uid = uid
+            self.pid = pid
+            self.admin = admin
         }
     }
 }

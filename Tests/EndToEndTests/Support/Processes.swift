@@ -1,0 +1,122 @@
+import Foundation
+import NetdClient
+import NetdProtocol
+import Synchronization
+
+/// The built `netd` and `netctl`, next to the test bundle (`swift build --build-tests` builds them).
+enum Binaries {
+    static func path(_ name: String) throws -> String {
+        var candidates: [URL] = []
+        if let first = CommandLine.arguments.first {
+            candidates.append(URL(fileURLWithPath: first).deletingLastPathComponent())
+        }
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(packageRoot.appendingPathComponent(".build/debug"))
+        for folder in candidates {
+            let path = folder.appendingPathComponent(name).path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw ProcessError.missingBinary(name, searched: candidates.map(\.path))
+    }
+}
+
+enum ProcessError: Error, CustomStringConvertible {
+    case missingBinary(String, searched: [String])
+    case timedOut(String)
+
+    var description: String {
+        switch self {
+        case .missingBinary(let name, let searched): "\(name) is not built (run `swift build --build-tests`); looked in \(searched)"
+        case .timedOut(let what): "timed out: \(what)"
+        }
+    }
+}
+
+struct ProcessOutput: Sendable {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// A child process whose output goes to files, so that no pipe can fill up and stall it.
+final class ChildProcess: Sendable {
+    let pid: Int32
+    let name: String
+    private let outputPath: String
+    private let errorPath: String
+    private let exited: Task<Int32, Never>
+    private let killedByWatchdog = Mutex(false)
+
+    init(_ executable: String, _ arguments: [String], stdin: String? = nil, folder: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let tag = UUID().uuidString.prefix(8)
+        let outputPath = folder + "/out-\(tag)"
+        let errorPath = folder + "/err-\(tag)"
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: outputPath)
+        process.standardError = FileHandle(forWritingAtPath: errorPath)
+        let input = Pipe()
+        process.standardInput = input
+        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+        process.terminationHandler = { continuation.yield($0.terminationStatus); continuation.finish() }
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        self.pid = process.processIdentifier
+        self.name = URL(fileURLWithPath: executable).lastPathComponent
+        self.outputPath = outputPath
+        self.errorPath = errorPath
+        exited = Task {
+            for await status in stream { return status }
+            return -1
+        }
+    }
+
+    func signal(_ signal: Int32) {
+        kill(pid, signal)
+    }
+
+    /// Whether the process is still running (not yet reaped).
+    var isRunning: Bool { kill(pid, 0) == 0 }
+
+    /// Waits for the process to exit; kills it and throws if it takes longer than `limit`.
+    func wait(limit: Duration = .seconds(30)) async throws -> ProcessOutput {
+        let watchdog = Task {
+            try await Task.sleep(for: limit)
+            self.killedByWatchdog.withLock { $0 = true }
+            kill(self.pid, SIGKILL)
+        }
+        let status = await exited.value
+        watchdog.cancel()
+        if killedByWatchdog.withLock({ $0 }) { throw ProcessError.timedOut("\(name) ran over \(limit)") }
+        return ProcessOutput(
+            status: status,
+            stdout: (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")
+    }
+}
+
+/// Runs a command to completion.
+func run(_ executable: String, _ arguments: [String], stdin: String? = nil, folder: String) async throws -> ProcessOutput {
+    try await ChildProcess(executable, arguments, stdin: stdin, folder: folder).wait()
+}
+
+/// Starts the netd binary and waits until it answers a ping (at most about 20 s).
+func startNetdProcess(socket: String, database: String, folder: String, extra: [String] = []) async throws -> ChildProcess {
+    let child = try ChildProcess(try Binaries.path("netd"), ["--socket", socket, "--db", database] + extra, folder: folder)
+    for _ in 0..<200 {
+        if let client = try? await NetdClient.connect(socketPath: socket) {
+            let pong = try? await client.call(PingMethod.self)
+            await client.close()
+            if pong != nil { return child }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    child.signal(SIGKILL)
+    let output = try await child.wait()
+    throw ProcessError.timedOut("netd did not start: status \(output.status), \(output.stderr)")
+}
