@@ -1,0 +1,148 @@
+import Foundation
+import NetdClient
+import NetdProtocol
+import Testing
+
+/// The real `netd` and `netctl` binaries as a user runs them.
+@Suite(.timeLimit(.minutes(2)))
+struct ProcessTests {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func signalsShutDownGracefully(signal: Int32) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path + "/netd.sock"
+        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        // A client still connected must not hold shutdown up.
+        let client = try await NetdClient.connect(socketPath: socket)
+        #expect(try await client.call(PingMethod.self).pong)
+        netd.signal(signal)
+        let output = try await netd.wait(limit: .seconds(20))
+        await client.close()
+        #expect(output.status == 0, "netd exited \(output.status): \(output.stderr)")
+        #expect(output.stderr.contains("netd stopped"))
+        #expect(!FileManager.default.fileExists(atPath: socket))
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/h.sqlite3-wal"))
+    }
+
+    @Test func aSecondNetdRefusesWithOneLineWhileTheFirstKeepsServing() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path + "/netd.sock"
+        let first = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        let second = try await run(try Binaries.path("netd"), ["--socket", socket, "--db", folder.path + "/other.sqlite3"], folder: folder.path)
+        #expect(second.status != 0)
+        let lines = second.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "expected one line, got: \(second.stderr)")
+        #expect(second.stderr.contains("already listening on \(socket)"))
+
+        let client = try await NetdClient.connect(socketPath: socket)
+        #expect(try await client.call(StatusMethod.self).pid == first.pid)
+        await client.close()
+        first.signal(SIGTERM)
+        #expect(try await first.wait().status == 0)
+    }
+
+    @Test func afterKill9ANewNetdReplacesTheStaleSocketAndKeepsTheDatabase() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path + "/netd.sock"
+        let database = folder.path + "/h.sqlite3"
+        let first = try await startNetdProcess(socket: socket, database: database, folder: folder.path)
+        first.signal(SIGKILL)
+        _ = try await first.wait()
+        #expect(FileManager.default.fileExists(atPath: socket), "a killed netd leaves its socket file behind")
+
+        let second = try await startNetdProcess(socket: socket, database: database, folder: folder.path)
+        let client = try await NetdClient.connect(socketPath: socket)
+        let status = try await client.call(StatusMethod.self)
+        #expect(status.pid == second.pid)
+        #expect(status.database == database)
+        await client.close()
+        second.signal(SIGTERM)
+        #expect(try await second.wait().status == 0)
+
+        // The database is intact: sqlite3 reads it and the schema is there.
+        let check = try await run("/usr/bin/sqlite3", [database, "PRAGMA integrity_check; SELECT COUNT(*) FROM connections;"], folder: folder.path)
+        #expect(check.stdout == "ok\n0\n", "sqlite3 said: \(check.stdout) \(check.stderr)")
+    }
+
+    @Test func anUnusableDatabaseStopsNetdWithOneLine() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let database = folder.path + "/notes.txt"
+        try Data("my notes\n".utf8).write(to: URL(fileURLWithPath: database))
+        let output = try await run(try Binaries.path("netd"), ["--socket", folder.path + "/s", "--db", database], folder: folder.path)
+        #expect(output.status == 1)
+        #expect(output.stderr == "netd: \(database) is not a SQLite database; refusing to touch it: pass --db with another path\n")
+        #expect(try String(contentsOfFile: database, encoding: .utf8) == "my notes\n")
+    }
+
+    @Test func netctlExitStatuses() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path + "/netd.sock"
+        let netctl = try Binaries.path("netctl")
+
+        let unreachable = try await run(netctl, ["--socket", socket, "ping"], folder: folder.path)
+        #expect(unreachable.status == 3)
+        #expect(unreachable.stderr.contains("cannot reach netd at \(socket)"))
+        #expect(unreachable.stderr.contains("Start netd"))
+
+        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        let ping = try await run(netctl, ["--socket", socket, "ping"], folder: folder.path)
+        #expect(ping.status == 0)
+        #expect(ping.stdout.hasPrefix("pong from netd \(NetdVersion.current)"))
+
+        let json = try await run(netctl, ["ping", "--socket", socket, "--json"], folder: folder.path)
+        #expect(json.status == 0)
+        #expect(json.stdout == #"{"pong":true,"version":"\#(NetdVersion.current)"}"# + "\n")
+
+        let status = try await run(netctl, ["--socket", socket, "--json", "status"], folder: folder.path)
+        let decoded = try JSONDecoder().decode(StatusMethod.Result.self, from: Data(status.stdout.utf8))
+        #expect(decoded.pid == netd.pid)
+        #expect(decoded.caller.uid == getuid())
+
+        let call = try await run(netctl, ["--socket", socket, "--json", "call", "netd.ping", "{}"], folder: folder.path)
+        #expect(call.stdout == json.stdout)
+
+        let fromStdin = try await run(netctl, ["--socket", socket, "--json", "call", "netd.ping", "-"], stdin: "{}", folder: folder.path)
+        #expect(fromStdin.status == 0)
+        #expect(fromStdin.stdout == json.stdout)
+
+        let netdError = try await run(netctl, ["--socket", socket, "call", "netd.ping", #"{"bogus":1}"#], folder: folder.path)
+        #expect(netdError.status == 1)
+        #expect(netdError.stderr.contains("unknown param `bogus`"))
+        #expect(netdError.stderr.contains("-32602"))
+
+        let unknownMethod = try await run(netctl, ["--socket", socket, "call", "no.such"], folder: folder.path)
+        #expect(unknownMethod.status == 1)
+
+        for usage in [["bogus"], ["call"], ["call", "netd.ping", "{not json"], ["ping", "--no-such-flag"]] {
+            let output = try await run(netctl, ["--socket", socket] + usage, folder: folder.path)
+            #expect(output.status == 2, "netctl \(usage) exited \(output.status)")
+        }
+
+        let help = try await run(netctl, ["--help"], folder: folder.path)
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("Exit status"))
+
+        netd.signal(SIGTERM)
+        #expect(try await netd.wait().status == 0)
+    }
+
+    @Test func socatIsAWorkingClient() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path + "/netd.sock"
+        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        let socat = try #require(["/usr/bin/socat", "/bin/socat"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                 "socat is not installed (scripts/test installs it)")
+        let answer = try await run(
+            socat, ["-t", "5", "-", "UNIX-CONNECT:\(socket)"],
+            stdin: #"{"jsonrpc":"2.0","id":1,"method":"netd.ping"}"# + "\n", folder: folder.path)
+        #expect(answer.status == 0)
+        #expect(answer.stdout == #"{"jsonrpc":"2.0","id":1,"result":{"pong":true,"version":"\#(NetdVersion.current)"}}"# + "\n")
+        netd.signal(SIGTERM)
+        #expect(try await netd.wait().status == 0)
+    }
+}
