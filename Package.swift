@@ -1,6 +1,9 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+/// Our own code builds without warnings; SwiftPM ignores this where netd is someone's dependency.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
 let package = Package(
     name: "netd",
     platforms: [.macOS(.v15)],
@@ -18,11 +21,12 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
-        .target(name: "NetdProtocol", path: "Sources/Protocol"),
+        .target(name: "NetdProtocol", path: "Sources/Protocol", swiftSettings: strict),
         .target(
             name: "NetdFraming",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
-            path: "Sources/Framing"
+            path: "Sources/Framing",
+            swiftSettings: strict
         ),
         .target(
             name: "NetdStore",
@@ -31,7 +35,8 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/Store"
+            path: "Sources/Store",
+            swiftSettings: strict
         ),
         .target(
             name: "NetdCore",
@@ -42,7 +47,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Sources/Core"
+            path: "Sources/Core",
+            swiftSettings: strict
         ),
         .target(
             name: "NetdClient",
@@ -51,7 +57,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            path: "Sources/Client"
+            path: "Sources/Client",
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "netd",
@@ -60,7 +67,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/netd"
+            path: "Sources/netd",
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "netctl",
@@ -68,17 +76,20 @@ let package = Package(
                 "NetdClient", "NetdProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/netctl"
+            path: "Sources/netctl",
+            swiftSettings: strict
         ),
         .testTarget(
             name: "NetdProtocolTests",
             dependencies: ["NetdProtocol", "NetdFraming", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Tests/ProtocolTests"
+            path: "Tests/ProtocolTests",
+            swiftSettings: strict
         ),
         .testTarget(
             name: "NetdStoreTests",
             dependencies: ["NetdStore", .product(name: "GRDB", package: "GRDB.swift")],
-            path: "Tests/StoreTests"
+            path: "Tests/StoreTests",
+            swiftSettings: strict
         ),
         .testTarget(
             name: "NetdEndToEndTests",
@@ -88,7 +99,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Tests/EndToEndTests"
+            path: "Tests/EndToEndTests",
+            swiftSettings: strict
         ),
     ]
 )
