@@ -66,6 +66,19 @@ struct ProcessTests {
         #expect(check.stdout == "ok\n0\n", "sqlite3 said: \(check.stdout) \(check.stderr)")
     }
 
+    @Test func netdRaisesItsOpenFileLimitToTheHardLimit() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let netd = try await startNetdProcess(socket: folder.path + "/netd.sock", database: folder.path + "/h.sqlite3", folder: folder.path)
+        let limits = try String(contentsOfFile: "/proc/\(netd.pid)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let numbers = line.split(separator: " ").compactMap { Int($0) }
+        #expect(numbers.count == 2)
+        #expect(numbers.first == numbers.last, "soft and hard limits differ: \(line)")
+        netd.signal(SIGTERM)
+        #expect(try await netd.wait().status == 0)
+    }
+
     @Test func anUnusableDatabaseStopsNetdWithOneLine() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
