@@ -12,6 +12,8 @@ public struct NetdConfiguration: Sendable {
     public var maxMessageBytes: Int = 1 << 20
     /// Most RPC clients connected at once; one more gets -32007 and is closed.
     public var maxClients: Int = 1024
+    /// Per-socket buffer, sockets per user, unclaimed accepted sockets per server.
+    public var limits = ConnectionManager.Limits()
 
     public init(socketPath: String, databasePath: String) {
         self.socketPath = socketPath

@@ -32,19 +32,35 @@ public final class Daemon: Sendable {
             throw StartError(description: "cannot prepare the history database \(configuration.databasePath): \(error)")
         }
 
+        let writer = HistoryWriter(store: store, logger: logger)
+        let events = EventHub()
+        let manager: ConnectionManager
+        do {
+            manager = try ConnectionManager(store: store, history: writer, events: events, limits: configuration.limits, logger: logger)
+        } catch {
+            try? store.close()
+            throw StartError(description: "cannot read the history database \(configuration.databasePath): \(error)")
+        }
         let clients = ClientTable(limit: configuration.maxClients)
         var table = MethodTable()
         NetdMethods(
             startedAt: startedAt,
             socketPath: configuration.socketPath,
             databasePath: configuration.databasePath,
-            counts: { (sockets: 0, servers: 0, clients: clients.count) }
+            counts: {
+                let (sockets, servers) = manager.counts
+                return (sockets: sockets, servers: servers, clients: clients.count)
+            }
         ).register(in: &table)
+        SocketMethods(manager: manager).register(in: &table)
+        ServerMethods(manager: manager).register(in: &table)
+        EventMethods(hub: events).register(in: &table)
 
         let server: RPCServer
         do {
             server = try await RPCServer.bind(
-                configuration: configuration, dispatcher: Dispatcher(table), clients: clients, logger: logger)
+                configuration: configuration, dispatcher: Dispatcher(table), clients: clients,
+                onDisconnect: { events.dropConnection($0) }, logger: logger)
         } catch let refusal as SocketFile.Refusal {
             try? store.close()
             throw StartError(description: refusal.description)
@@ -55,8 +71,11 @@ public final class Daemon: Sendable {
 
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
-                // Shut down in reverse order: the server stops first, then the store closes.
+                // Shut down in reverse order: the RPC server stops first, then every socket and
+                // server closes (their records with them), then history is flushed, then the store closes.
                 .init(service: StoreService(store: store, logger: logger)),
+                .init(service: HistoryService(writer: writer)),
+                .init(service: ConnectionsService(manager: manager)),
                 .init(service: server),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
@@ -80,6 +99,29 @@ public final class Daemon: Sendable {
     /// Starts a graceful shutdown: stop accepting, finish requests in flight, close the database.
     public func shutdown() async {
         await group.triggerGracefulShutdown()
+    }
+}
+
+/// Runs the history writer; on shutdown, writes what is queued and stops.
+struct HistoryService: Service {
+    let writer: HistoryWriter
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await writer.run()
+        } onGracefulShutdown: {
+            writer.stop()
+        }
+    }
+}
+
+/// Holds sockets and servers while netd runs; on shutdown, closes them all.
+struct ConnectionsService: Service {
+    let manager: ConnectionManager
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await manager.closeAll()
     }
 }
 

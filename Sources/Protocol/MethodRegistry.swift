@@ -5,6 +5,21 @@ public enum MethodRegistry {
         PingMethod.self,
         StatusMethod.self,
         MethodsMethod.self,
+        SocketConnectMethod.self,
+        SocketWriteMethod.self,
+        SocketReadMethod.self,
+        SocketEndMethod.self,
+        SocketCloseMethod.self,
+        SocketConfigureMethod.self,
+        SocketGetMethod.self,
+        SocketListMethod.self,
+        ServerListenMethod.self,
+        ServerAcceptMethod.self,
+        ServerCloseMethod.self,
+        ServerGetMethod.self,
+        ServerListMethod.self,
+        EventsSubscribeMethod.self,
+        EventsUnsubscribeMethod.self,
     ]
 
     /// Every method's name, in registry order.

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NetdProtocol
 
 /// Who sent a request: the kernel's word on the RPC client, plus which connection it came on.
@@ -7,6 +8,8 @@ public struct RequestContext: Sendable {
     /// Unique per RPC connection for the life of the process.
     public var connectionID: Int
     public var logger: Logger
+    /// Writes a notification line to this RPC connection; nil where there is no connection to write to.
+    public var notify: (@Sendable (ByteBuffer) async throws -> Void)?
 
     /// Root and netd's own user see and touch everything (contract section 3).
     public var isAdmin: Bool { peer.uid == 0 || peer.uid == getuid() }

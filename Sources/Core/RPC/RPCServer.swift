@@ -18,6 +18,8 @@ public final class RPCServer: Service, Sendable {
     private let clients: ClientTable
     private let maxMessageBytes: Int
     private let logger: Logger
+    /// Told when an RPC connection ends, so that what it subscribed to ends with it.
+    private let onDisconnect: @Sendable (Int) -> Void
 
     var clientCount: Int { clients.count }
 
@@ -26,6 +28,7 @@ public final class RPCServer: Service, Sendable {
         configuration: NetdConfiguration,
         dispatcher: Dispatcher,
         clients: ClientTable,
+        onDisconnect: @escaping @Sendable (Int) -> Void,
         logger: Logger
     ) async throws -> RPCServer {
         var socketFile = SocketFile(path: configuration.socketPath)
@@ -45,13 +48,14 @@ public final class RPCServer: Service, Sendable {
         }
         return RPCServer(
             listener: listener, socketFile: socketFile, dispatcher: dispatcher, clients: clients,
-            maxMessageBytes: maxMessageBytes, logger: logger)
+            maxMessageBytes: maxMessageBytes, onDisconnect: onDisconnect, logger: logger)
     }
 
     private init(
         listener: NIOAsyncChannel<ClientChannel, Never>, socketFile: SocketFile, dispatcher: Dispatcher,
-        clients: ClientTable, maxMessageBytes: Int, logger: Logger
+        clients: ClientTable, maxMessageBytes: Int, onDisconnect: @escaping @Sendable (Int) -> Void, logger: Logger
     ) {
+        self.onDisconnect = onDisconnect
         self.listener = listener
         self.socketFile = socketFile
         self.dispatcher = dispatcher
@@ -101,16 +105,20 @@ public final class RPCServer: Service, Sendable {
             await refuseFull(client, peer: peer)
             return
         }
-        defer { clients.remove(connectionID) }
+        defer {
+            clients.remove(connectionID)
+            onDisconnect(connectionID)
+        }
 
         var logger = self.logger
         logger[metadataKey: "rpc.client.pid"] = "\(peer.pid)"
         logger[metadataKey: "rpc.client.uid"] = "\(peer.uid)"
         logger[metadataKey: "rpc.connection"] = "\(connectionID)"
         logger.debug("client connected")
-        let context = RequestContext(peer: peer, connectionID: connectionID, logger: logger)
+        var context = RequestContext(peer: peer, connectionID: connectionID, logger: logger)
         do {
             try await client.executeThenClose { inbound, outbound in
+                context.notify = { line in try await outbound.write(line) }
                 let session = RPCSession(context: context, dispatcher: dispatcher, outbound: outbound)
                 try await withThrowingDiscardingTaskGroup { requests in
                     for try await frame in inbound {

@@ -48,16 +48,22 @@ public struct SocketFile: Sendable {
         }
     }
 
-    /// Runs `bind` with the umask set so that the socket is created with `mode` and never wider.
-    public mutating func bind<T>(mode: UInt32, _ bind: () async throws -> T) async throws -> T {
-        let previous = umask(mode_t(~mode & 0o777))
-        defer { umask(previous) }
-        let result = try await bind()
+    /// Runs `bind` with the umask set so that the socket is created with `mode` and never wider
+    /// (nil: the process's umask decides), and remembers the file so that ``remove()`` takes only it.
+    public mutating func bind<T>(mode: UInt32?, _ bind: () async throws -> T) async throws -> T {
+        let result: T
+        if let mode {
+            let previous = umask(mode_t(~mode & 0o777))
+            defer { umask(previous) }
+            result = try await bind()
+        } else {
+            result = try await bind()
+        }
         var info = stat()
         if lstat(path, &info) == 0 {
             identity = (UInt64(info.st_dev), UInt64(info.st_ino))
             // The umask can only narrow the mode; set it exactly in case a wider one was asked for.
-            if (info.st_mode & 0o777) != mode { chmod(path, mode_t(mode)) }
+            if let mode, (info.st_mode & 0o777) != mode { chmod(path, mode_t(mode)) }
         }
         return result
     }

@@ -1,0 +1,116 @@
+import NIOCore
+import NIOPosix
+import NetdProtocol
+import NetdStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ConnectionManager {
+    /// `socket.connect`: records the socket, looks the name up, connects (Happy Eyeballs across
+    /// the addresses found), and answers once connected and recorded.
+    func connect(_ params: SocketConnectMethod.Params, context: RequestContext) async throws(ResponseError) -> SocketInfo {
+        let owner = Owner(uid: context.peer.uid, pid: context.peer.pid)
+        try reservePlace(for: owner.uid)
+        let id = allocateID()
+        let kind: Kind = params.path == nil ? .tcp : .unix
+        let host = params.path == nil ? (params.host ?? "localhost") : nil
+        var record = ConnectionRecord(id: id, role: Role.client.rawValue, kind: kind.rawValue, state: SocketState.opening.rawValue, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: Self.now())
+        record.host = host
+        record.remotePort = params.port
+        record.remotePath = params.path
+        record.label = params.label
+        let openedAt = record.openedAt
+        let sequence = history.enqueue(.insert(record))
+        let target = params.path ?? "\(host ?? "localhost"):\(params.port ?? 0)"
+
+        let channel: any Channel
+        do {
+            channel = try await open(params, id: id, owner: owner, host: host)
+        } catch {
+            releasePlace(for: owner.uid)
+            let failure = (error as? LookupFailure).map { SocketFailure(code: $0.code, message: $0.message) }
+                ?? SocketErrors.failure(error, syscall: "connect")
+            let now = Self.now()
+            history.enqueue(.update(id: id, .init(state: SocketState.closed.rawValue, closedAt: now, errorCode: failure.code, errorMessage: failure.message)))
+            history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "error", detail: Self.json(["code": .string(failure.code), "message": .string(failure.message)]))))
+            history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "close", detail: Self.json(["hadError": .bool(true)]))))
+            events.publish(type: "error", id: id, owner: owner, at: now, fields: ["error": .object(["code": .string(failure.code), "message": .string(failure.message)])])
+            events.publish(type: "close", id: id, owner: owner, at: now, fields: ["hadError": .bool(true)])
+            await history.waitUntilCommitted(sequence)
+            if failure.code == "ENOTFOUND" || failure.code == "EAI_AGAIN" {
+                throw ResponseError(code: .lookupFailed, message: failure.message, data: .object(["code": .string(failure.code), "id": .integer(id)]))
+            }
+            throw SocketErrors.response(failure, id: id, target: target)
+        }
+
+        let local = Endpoint(channel.localAddress)
+        let remote = Endpoint(channel.remoteAddress) ?? params.path.map(Endpoint.unix)
+        let socket: ManagedSocket
+        do {
+            socket = try await channel.eventLoop.submit {
+                ManagedSocket(
+                    id: id, role: .client, kind: kind, owner: owner, host: host, serverID: nil, label: params.label,
+                    openedAt: openedAt, local: local, remote: remote, channel: channel,
+                    handler: try channel.pipeline.syncOperations.handler(type: SocketHandler.self), recordSequence: sequence)
+            }.get()
+        } catch {
+            // The channel closed already and took its handler with it.
+            releasePlace(for: owner.uid)
+            channel.close(promise: nil)
+            throw SocketErrors.response(SocketErrors.failure(error, syscall: "connect"), id: id, target: target)
+        }
+        register(socket)
+        if params.keepAlive == true, let delay = params.keepAliveInitialDelayMs {
+            try? await socket.setOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), max(1, delay / 1000))
+        }
+        let now = Self.now()
+        history.enqueue(.update(id: id, .init(
+            state: SocketState.open.rawValue, localAddress: local?.address, localPort: local?.port, localPath: local?.path,
+            remoteAddress: remote?.address, remotePort: remote?.port, remotePath: remote?.path, lastActivityAt: now)))
+        let last = history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "connect", detail: nil)))
+        events.publish(type: "connect", id: id, owner: owner, at: now)
+        await history.waitUntilCommitted(last)
+        return await socket.info()
+    }
+
+    private func open(_ params: SocketConnectMethod.Params, id: Int64, owner: Owner, host: String?) async throws -> any Channel {
+        let limit = limits.socketBufferBytes
+        let allowHalfOpen = params.allowHalfOpen ?? false
+        let signal = signalHandler(id: id, owner: owner, serverID: nil)
+        var bootstrap = ClientBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SocketHandler(limit: limit, allowHalfOpen: allowHalfOpen, signal: signal))
+                }
+            }
+        let timeout = params.timeoutMs ?? 30_000
+        bootstrap = bootstrap.connectTimeout(timeout == 0 ? .hours(24) : .milliseconds(Int64(timeout)))
+
+        if let path = params.path {
+            return try await bootstrap.connect(unixDomainSocketPath: path).get()
+        }
+        if params.noDelay == true { bootstrap = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1) }
+        if params.keepAlive == true { bootstrap = bootstrap.channelOption(.socketOption(.so_keepalive), value: 1) }
+        let port = params.port ?? 0
+        let addresses: Lookup.Addresses
+        do {
+            addresses = try await Lookup.resolve(host: host ?? "localhost", port: port, family: params.family ?? 0)
+        } catch {
+            throw LookupFailure(code: error.systemCode ?? "ENOTFOUND", message: error.message)
+        }
+        if params.localAddress != nil || params.localPort != nil {
+            let wantsV6 = params.localAddress?.contains(":") ?? (addresses.v4.isEmpty)
+            let local = try SocketAddress(ipAddress: params.localAddress ?? (wantsV6 ? "::" : "0.0.0.0"), port: params.localPort ?? 0)
+            bootstrap = bootstrap.bind(to: local)
+        }
+        let all = addresses.v6 + addresses.v4
+        if all.count == 1 {
+            return try await bootstrap.connect(to: all[0]).get()
+        }
+        let loop = group.next()
+        return try await bootstrap.resolver(ResolvedAddresses(addresses: addresses, loop: loop)).connect(host: host ?? "localhost", port: port).get()
+    }
+}

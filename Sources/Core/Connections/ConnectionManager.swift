@@ -1,0 +1,247 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NetdProtocol
+import NetdStore
+import Synchronization
+
+/// Every socket and server netd holds, who owns each, and their history. Sockets belong to the
+/// user who opened them, not to an RPC connection: any connection of that user (or an admin) may
+/// use them, and -32001 answers everyone else exactly as it answers an id that never existed.
+public final class ConnectionManager: Sendable {
+    public struct Limits: Sendable {
+        /// Unread bytes a socket keeps before netd stops reading from the kernel.
+        public var socketBufferBytes = 1 << 20
+        /// Live sockets (client and accepted) one user may hold.
+        public var socketsPerUser = 16384
+        /// Accepted sockets a server keeps for `server.accept` before it stops accepting.
+        public var pendingPerServer = 128
+
+        public init() {}
+    }
+
+    private struct Registry {
+        var sockets: [Int64: ManagedSocket] = [:]
+        var servers: [Int64: ManagedServer] = [:]
+        var liveSockets = 0
+        var livePerUser: [UInt32: Int] = [:]
+        /// Sockets whose close was seen before they were registered.
+        var closedEarly: Set<Int64> = []
+        /// Closed sockets by id, so that they can be released; oldest first.
+        var closedOrder: [Int64] = []
+    }
+
+    let history: HistoryWriter
+    let store: HistoryStore
+    let limits: Limits
+    let logger: Logger
+    let group: any EventLoopGroup
+    let events: EventHub
+    private let nextID: Atomic<Int64>
+    private let registry = Mutex(Registry())
+    /// Closed sockets kept in memory for `socket.get`; older ones are answered from the database.
+    private let closedKept = 4096
+
+    init(store: HistoryStore, history: HistoryWriter, events: EventHub, limits: Limits, logger: Logger) throws {
+        self.store = store
+        self.history = history
+        self.events = events
+        self.limits = limits
+        self.logger = logger
+        self.group = MultiThreadedEventLoopGroup.singleton
+        self.nextID = Atomic(try store.highestID() + 1)
+    }
+
+    func allocateID() -> Int64 {
+        nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    static func now() -> String { Timestamp.format(Date()) }
+
+    // MARK: Counts
+
+    /// Live sockets and listening servers, across all users.
+    var counts: (sockets: Int, servers: Int) {
+        registry.withLock { registry in
+            (registry.liveSockets, registry.servers.values.filter { !$0.isClosed }.count)
+        }
+    }
+
+    // MARK: Ownership
+
+    private func visible(_ owner: Owner, to context: RequestContext) -> Bool {
+        context.isAdmin || owner.uid == context.peer.uid
+    }
+
+    func socket(_ id: Int64, for context: RequestContext) throws(ResponseError) -> ManagedSocket {
+        guard let socket = registry.withLock({ $0.sockets[id] }), visible(socket.owner, to: context) else {
+            throw .netd(.notFound, nil, "no socket \(id)")
+        }
+        return socket
+    }
+
+    func server(_ id: Int64, for context: RequestContext) throws(ResponseError) -> ManagedServer {
+        guard let server = registry.withLock({ $0.servers[id] }), visible(server.owner, to: context) else {
+            throw .netd(.notFound, nil, "no server \(id)")
+        }
+        return server
+    }
+
+    /// A socket that is no longer held in memory, from the history database.
+    func archivedSocket(_ id: Int64, for context: RequestContext) throws(ResponseError) -> SocketInfo {
+        let record: ConnectionRecord?
+        do {
+            record = try store.record(id: id)
+        } catch {
+            throw .internalError("cannot read history: \(error)")
+        }
+        guard let record, record.role != Role.server.rawValue,
+            context.isAdmin || record.ownerUID == context.peer.uid
+        else {
+            throw .netd(.notFound, nil, "no socket \(id)")
+        }
+        return SocketInfo(record)
+    }
+
+    func sockets(for context: RequestContext) -> [ManagedSocket] {
+        registry.withLock { Array($0.sockets.values) }.filter { visible($0.owner, to: context) }.sorted { $0.id < $1.id }
+    }
+
+    func servers(for context: RequestContext) -> [ManagedServer] {
+        registry.withLock { Array($0.servers.values) }.filter { visible($0.owner, to: context) }.sorted { $0.id < $1.id }
+    }
+
+    // MARK: Registration
+
+    /// Takes one of a user's live-socket places; -32007 when they have none left.
+    func reservePlace(for uid: UInt32) throws(ResponseError) {
+        let granted = registry.withLock { registry in
+            let held = registry.livePerUser[uid, default: 0]
+            guard held < limits.socketsPerUser else { return false }
+            registry.livePerUser[uid] = held + 1
+            registry.liveSockets += 1
+            return true
+        }
+        guard granted else {
+            throw .netd(.limitReached, "EMFILE", "user \(uid) holds \(limits.socketsPerUser) sockets already (--max-sockets-per-user)")
+        }
+    }
+
+    func releasePlace(for uid: UInt32) {
+        registry.withLock { registry in
+            registry.livePerUser[uid, default: 1] -= 1
+            if registry.livePerUser[uid] == 0 { registry.livePerUser[uid] = nil }
+            registry.liveSockets -= 1
+        }
+    }
+
+    func register(_ socket: ManagedSocket) {
+        let closedAlready = registry.withLock { registry in
+            registry.sockets[socket.id] = socket
+            return registry.closedEarly.remove(socket.id) != nil
+        }
+        if closedAlready { socketClosed(socket.id, owner: socket.owner, serverID: socket.serverID) }
+    }
+
+    func register(_ server: ManagedServer) {
+        registry.withLock { $0.servers[server.id] = server }
+    }
+
+    /// Releases the socket's place, and keeps only the newest closed sockets in memory.
+    private func socketClosed(_ id: Int64, owner: Owner, serverID: Int64?) {
+        let (socket, evicted): (ManagedSocket?, [Int64]) = registry.withLock { registry in
+            guard let socket = registry.sockets[id] else {
+                registry.closedEarly.insert(id)
+                return (nil, [])
+            }
+            registry.closedOrder.append(id)
+            var evicted: [Int64] = []
+            if registry.closedOrder.count > closedKept {
+                evicted = Array(registry.closedOrder.prefix(registry.closedOrder.count - closedKept))
+                registry.closedOrder.removeFirst(evicted.count)
+            }
+            return (socket, evicted)
+        }
+        guard let socket else { return }
+        releasePlace(for: owner.uid)
+        if let serverID, let server = registry.withLock({ $0.servers[serverID] }) { server.connectionClosed() }
+        socket.markClosed(at: Self.now())
+        for id in evicted { forget(id) }
+    }
+
+    /// Drops an old closed socket from memory once nothing is left to read; `socket.get` then reads history.
+    private func forget(_ id: Int64) {
+        guard let socket = registry.withLock({ $0.sockets[id] }) else { return }
+        Task {
+            if await socket.isDrainedAndClosed() {
+                _ = registry.withLock { $0.sockets.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    // MARK: Signals from sockets
+
+    /// What a socket's handler reports, turned into history, events and bookkeeping.
+    func signalHandler(id: Int64, owner: Owner, serverID: Int64?) -> @Sendable (SocketSignal) -> Void {
+        { [weak self] signal in self?.handle(signal, id: id, owner: owner, serverID: serverID) }
+    }
+
+    private func handle(_ signal: SocketSignal, id: Int64, owner: Owner, serverID: Int64?) {
+        let now = Self.now()
+        switch signal {
+        case .data(let read, let written):
+            history.counters(id: id, read: read, written: written, at: now)
+            events.publish(type: "data", id: id, owner: owner, at: now, fields: ["bytesRead": .integer(read)])
+        case .peerEnded:
+            history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "end", detail: nil)))
+            events.publish(type: "end", id: id, owner: owner, at: now)
+        case .failed(let failure):
+            history.enqueue(.update(id: id, .init(errorCode: failure.code, errorMessage: failure.message)))
+            history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "error", detail: Self.json(["code": .string(failure.code), "message": .string(failure.message)]))))
+            events.publish(type: "error", id: id, owner: owner, at: now, fields: ["error": .object(["code": .string(failure.code), "message": .string(failure.message)])])
+        case .idle:
+            events.publish(type: "timeout", id: id, owner: owner, at: now)
+        case .closed(let hadError, let read, let written):
+            history.enqueue(.update(id: id, .init(state: SocketState.closed.rawValue, closedAt: now, lastActivityAt: now, bytesRead: read, bytesWritten: written)))
+            history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "close", detail: Self.json(["hadError": .bool(hadError)]))))
+            events.publish(type: "close", id: id, owner: owner, at: now, fields: ["hadError": .bool(hadError)])
+            socketClosed(id, owner: owner, serverID: serverID)
+        }
+    }
+
+    static func json(_ object: [String: JSONValue]) -> String {
+        (try? String(decoding: JSONCoding.encoder().encode(JSONValue.object(object)), as: UTF8.self)) ?? "{}"
+    }
+
+    // MARK: Shutdown
+
+    /// Closes every socket and server, for netd's shutdown; their records close as usual.
+    func closeAll() async {
+        let (sockets, servers) = registry.withLock { (Array($0.sockets.values), Array($0.servers.values)) }
+        let now = Self.now()
+        for server in servers where await server.close(at: now) {
+            history.enqueue(.update(id: server.id, .init(state: ServerState.closed.rawValue, closedAt: now, accepted: server.acceptedCount)))
+            history.enqueue(.event(EventRecord(connectionID: server.id, at: now, type: "close", detail: Self.json(["hadError": .bool(false)]))))
+        }
+        for socket in sockets { socket.closeNow() }
+        for socket in sockets { try? await socket.channel.closeFuture.get() }
+    }
+}
+
+extension SocketInfo {
+    /// A socket from its history record.
+    init(_ record: ConnectionRecord) {
+        let local: Endpoint? =
+            record.localPath.map(Endpoint.unix) ?? record.localAddress.flatMap { address in record.localPort.map { .tcp(address, $0) } }
+        let remote: Endpoint? =
+            record.remotePath.map(Endpoint.unix) ?? record.remoteAddress.flatMap { address in record.remotePort.map { .tcp(address, $0) } }
+        self.init(
+            id: record.id, role: Role(rawValue: record.role) ?? .client, kind: Kind(rawValue: record.kind) ?? .tcp,
+            state: SocketState(rawValue: record.state) ?? .closed, local: local, remote: remote, host: record.host,
+            server: record.serverID, label: record.label, owner: Owner(uid: record.ownerUID, pid: record.ownerPID ?? 0),
+            bytesRead: record.bytesRead, bytesWritten: record.bytesWritten, buffered: 0, openedAt: record.openedAt,
+            closedAt: record.closedAt,
+            error: record.errorCode.map { SocketFailure(code: $0, message: record.errorMessage ?? $0) })
+    }
+}

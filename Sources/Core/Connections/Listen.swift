@@ -1,0 +1,151 @@
+import NIOCore
+import NIOPosix
+import NetdProtocol
+import NetdStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ConnectionManager {
+    /// `server.listen`: binds, listens, and records the server; accepted connections become
+    /// sockets owned by the server's owner and wait for `server.accept`.
+    func listen(_ params: ServerListenMethod.Params, context: RequestContext) async throws(ResponseError) -> ServerInfo {
+        let owner = Owner(uid: context.peer.uid, pid: context.peer.pid)
+        let id = allocateID()
+        let kind: Kind = params.path == nil ? .tcp : .unix
+        let backlog = params.backlog ?? 511
+        let server = ManagedServer(
+            id: id, kind: kind, owner: owner, label: params.label, openedAt: Self.now(), backlog: backlog,
+            maxConnections: params.maxConnections, pendingLimit: limits.pendingPerServer,
+            options: .init(allowHalfOpen: params.allowHalfOpen ?? false, noDelay: params.noDelay ?? false, keepAlive: params.keepAlive ?? false))
+        var record = ConnectionRecord(id: id, role: Role.server.rawValue, kind: kind.rawValue, state: ServerState.listening.rawValue, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: server.openedAt)
+        record.label = params.label
+        record.backlog = backlog
+        record.maxConnections = params.maxConnections
+        record.host = params.host
+        record.localPath = params.path
+        record.localPort = params.port
+
+        let target = params.path ?? "\(params.host ?? "::"):\(params.port ?? 0)"
+        do {
+            let (channel, socketFile) = try await bind(params, server: server, backlog: backlog)
+            let local = Endpoint(channel.localAddress) ?? params.path.map(Endpoint.unix)
+            server.attach(channel, local: local, socketFile: socketFile)
+            record.localAddress = local?.address
+            record.localPort = local?.port
+        } catch {
+            let failure: SocketFailure =
+                if let refusal = error as? SocketFile.Refusal { SocketFailure(code: refusal.code == "EEXIST" ? "EADDRINUSE" : refusal.code, message: "listen \(refusal.description)") }
+                else if let lookup = error as? LookupFailure { SocketFailure(code: lookup.code, message: lookup.message) }
+                else { SocketErrors.failure(error, syscall: "listen") }
+            record.state = ServerState.closed.rawValue
+            record.closedAt = Self.now()
+            record.errorCode = failure.code
+            record.errorMessage = failure.message
+            history.enqueue(.insert(record))
+            let last = history.enqueue(.event(EventRecord(connectionID: id, at: record.closedAt!, type: "error", detail: Self.json(["code": .string(failure.code), "message": .string(failure.message)]))))
+            await history.waitUntilCommitted(last)
+            if failure.code == "ENOTFOUND" || failure.code == "EAI_AGAIN" {
+                throw ResponseError(code: .lookupFailed, message: failure.message, data: .object(["code": .string(failure.code), "id": .integer(id)]))
+            }
+            throw SocketErrors.response(failure, id: id, target: target)
+        }
+        register(server)
+        history.enqueue(.insert(record))
+        let last = history.enqueue(.event(EventRecord(connectionID: id, at: server.openedAt, type: "listening", detail: nil)))
+        events.publish(type: "listening", id: id, owner: owner, at: server.openedAt)
+        await history.waitUntilCommitted(last)
+        return server.info()
+    }
+
+    private func bind(_ params: ServerListenMethod.Params, server: ManagedServer, backlog: Int) async throws -> (any Channel, SocketFile?) {
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: Int32(clamping: backlog))
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { [weak self] child in
+                guard let self else { return child.close() }
+                return self.adopt(child, server: server)
+            }
+        if let path = params.path {
+            var socketFile = SocketFile(path: path)
+            try socketFile.prepare(createFolder: false)
+            let bound = bootstrap
+            let channel = try await socketFile.bind(mode: params.parsedMode) { try await bound.bind(unixDomainSocketPath: path).get() }
+            return (channel, socketFile)
+        }
+        bootstrap = bootstrap.serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        if params.reusePort == true { bootstrap = bootstrap.serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1) }
+        if server.options.noDelay { bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1) }
+        if server.options.keepAlive { bootstrap = bootstrap.childChannelOption(.socketOption(.so_keepalive), value: 1) }
+        let port = params.port ?? 0
+        let address: SocketAddress
+        if let host = params.host {
+            let addresses: Lookup.Addresses
+            do {
+                addresses = try await Lookup.resolve(host: host, port: port, family: 0)
+            } catch {
+                throw LookupFailure(code: error.systemCode ?? "ENOTFOUND", message: error.message)
+            }
+            guard let first = addresses.v4.first ?? addresses.v6.first else {
+                throw LookupFailure(code: "ENOTFOUND", message: "getaddrinfo ENOTFOUND \(host)")
+            }
+            address = first
+        } else {
+            // Node listens on every address, IPv6 and IPv4 alike, when no host is given.
+            address = try SocketAddress(ipAddress: "::", port: port)
+        }
+        if case .v6 = address {
+            let v6only = ChannelOptions.socket(SocketOptionLevel(IPPROTO_IPV6), SocketOptionName(IPV6_V6ONLY))
+            bootstrap = bootstrap.serverChannelOption(v6only, value: params.ipv6Only == true ? 1 : 0)
+        }
+        do {
+            return (try await bootstrap.bind(to: address).get(), nil)
+        } catch let error as IOError where params.host == nil && error.errnoCode == EAFNOSUPPORT {
+            // No IPv6 on this machine: all IPv4 addresses, as Node does.
+            return (try await bootstrap.bind(to: try SocketAddress(ipAddress: "0.0.0.0", port: port)).get(), nil)
+        }
+    }
+
+    /// Takes in a connection a server accepted (on the child's event loop).
+    private func adopt(_ child: any Channel, server: ManagedServer) -> EventLoopFuture<Void> {
+        guard server.admit() else {
+            return child.close()
+        }
+        let owner = server.owner
+        do {
+            try reservePlace(for: owner.uid)
+        } catch {
+            server.connectionClosed()
+            return child.close()
+        }
+        let id = allocateID()
+        let signal = signalHandler(id: id, owner: owner, serverID: server.id)
+        let handler = SocketHandler(limit: limits.socketBufferBytes, allowHalfOpen: server.options.allowHalfOpen, signal: signal)
+        let local = Endpoint(child.localAddress) ?? server.local
+        let remote = Endpoint(child.remoteAddress)
+        let now = Self.now()
+        var record = ConnectionRecord(id: id, role: Role.accepted.rawValue, kind: server.kind.rawValue, state: SocketState.open.rawValue, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: now)
+        record.serverID = server.id
+        record.label = server.label
+        record.localAddress = local?.address
+        record.localPort = local?.port
+        record.localPath = local?.path
+        record.remoteAddress = remote?.address
+        record.remotePort = remote?.port
+        record.remotePath = remote?.path
+        record.lastActivityAt = now
+        let sequence = history.enqueue(.insert(record))
+        history.enqueue(.event(EventRecord(connectionID: server.id, at: now, type: "connection", detail: Self.json(["socket": .integer(id)]))))
+        history.enqueue(.update(id: server.id, .init(accepted: server.acceptedCount)))
+        return child.eventLoop.makeCompletedFuture {
+            try child.pipeline.syncOperations.addHandler(handler)
+            let socket = ManagedSocket(
+                id: id, role: .accepted, kind: server.kind, owner: owner, host: nil, serverID: server.id, label: server.label,
+                openedAt: now, local: local, remote: remote, channel: child, handler: handler, recordSequence: sequence)
+            self.register(socket)
+            self.events.publish(type: "connection", id: server.id, owner: owner, at: now, fields: ["socket": .integer(id)])
+            server.deliver(socket)
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import NIOCore
+import NetdProtocol
+import Synchronization
+
+/// A listening server netd holds for a user, with its queue of accepted sockets no client has
+/// claimed yet. While that queue is full the server stops accepting, so connections wait in the
+/// kernel's backlog instead of piling up in netd.
+final class ManagedServer: Sendable {
+    let id: Int64
+    let kind: Kind
+    let owner: Owner
+    let label: String?
+    let openedAt: String
+    let backlog: Int
+    let maxConnections: Int?
+    let pendingLimit: Int
+    let options: AcceptedOptions
+
+    /// What accepted sockets inherit from the server.
+    struct AcceptedOptions: Sendable {
+        var allowHalfOpen: Bool
+        var noDelay: Bool
+        var keepAlive: Bool
+    }
+
+    private struct State {
+        var channel: (any Channel)?
+        var local: Endpoint?
+        var socketFile: SocketFile?
+        var pending: [ManagedSocket] = []
+        var waiters: [(token: UInt64, continuation: CheckedContinuation<ManagedSocket?, Never>)] = []
+        var nextToken: UInt64 = 0
+        var live = 0
+        var accepted: Int64 = 0
+        var paused = false
+        var closedAt: String?
+    }
+
+    private let state = Mutex(State())
+
+    init(
+        id: Int64, kind: Kind, owner: Owner, label: String?, openedAt: String, backlog: Int,
+        maxConnections: Int?, pendingLimit: Int, options: AcceptedOptions
+    ) {
+        self.id = id
+        self.kind = kind
+        self.owner = owner
+        self.label = label
+        self.openedAt = openedAt
+        self.backlog = backlog
+        self.maxConnections = maxConnections
+        self.pendingLimit = pendingLimit
+        self.options = options
+    }
+
+    func attach(_ channel: any Channel, local: Endpoint?, socketFile: SocketFile?) {
+        state.withLock {
+            $0.channel = channel
+            $0.local = local
+            $0.socketFile = socketFile
+        }
+    }
+
+    var local: Endpoint? { state.withLock { $0.local } }
+    var isClosed: Bool { state.withLock { $0.closedAt != nil } }
+
+    /// Counts a new connection in, unless `maxConnections` live ones are already open.
+    func admit() -> Bool {
+        state.withLock { state in
+            if state.closedAt != nil { return false }
+            if let maxConnections, state.live >= maxConnections { return false }
+            state.live += 1
+            state.accepted += 1
+            return true
+        }
+    }
+
+    /// The total accepted so far.
+    var acceptedCount: Int64 { state.withLock { $0.accepted } }
+
+    /// Hands a newly accepted socket to the oldest waiting `server.accept`, or queues it.
+    func deliver(_ socket: ManagedSocket) {
+        let (waiter, pause): (CheckedContinuation<ManagedSocket?, Never>?, (any Channel)?) = state.withLock { state in
+            if !state.waiters.isEmpty {
+                return (state.waiters.removeFirst().continuation, nil)
+            }
+            state.pending.append(socket)
+            if state.pending.count >= pendingLimit, !state.paused, let channel = state.channel {
+                state.paused = true
+                return (nil, channel)
+            }
+            return (nil, nil)
+        }
+        waiter?.resume(returning: socket)
+        pause?.setOption(.autoRead, value: false).whenComplete { _ in }
+    }
+
+    func connectionClosed() {
+        state.withLock { $0.live = max(0, $0.live - 1) }
+    }
+
+    /// `server.accept`: the oldest unclaimed socket, waiting up to `wait` for one.
+    func claim(wait: Duration) async -> ManagedSocket? {
+        if let socket = takePending() { return socket }
+        guard wait > .zero, let loop = state.withLock({ $0.channel?.eventLoop }) else { return nil }
+        let token = state.withLock { state -> UInt64 in
+            state.nextToken += 1
+            return state.nextToken
+        }
+        let nanoseconds = wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready: ManagedSocket? = state.withLock { state in
+                    if !state.pending.isEmpty { return state.pending.removeFirst() }
+                    state.waiters.append((token, continuation))
+                    return nil
+                }
+                if let ready {
+                    continuation.resume(returning: ready)
+                    resumeAcceptingIfRoom()
+                    return
+                }
+                loop.scheduleTask(in: .nanoseconds(nanoseconds)) { self.expire(token) }
+            }
+        } onCancel: {
+            self.expire(token)
+        }
+    }
+
+    private func expire(_ token: UInt64) {
+        let waiter = state.withLock { state -> CheckedContinuation<ManagedSocket?, Never>? in
+            guard let index = state.waiters.firstIndex(where: { $0.token == token }) else { return nil }
+            return state.waiters.remove(at: index).continuation
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    private func takePending() -> ManagedSocket? {
+        let socket = state.withLock { state in state.pending.isEmpty ? nil : state.pending.removeFirst() }
+        if socket != nil { resumeAcceptingIfRoom() }
+        return socket
+    }
+
+    private func resumeAcceptingIfRoom() {
+        let channel = state.withLock { state -> (any Channel)? in
+            guard state.paused, state.pending.count < pendingLimit, state.closedAt == nil else { return nil }
+            state.paused = false
+            return state.channel
+        }
+        channel?.setOption(.autoRead, value: true).whenComplete { _ in }
+    }
+
+    /// Stops listening and removes its socket file; returns false if it was already closed.
+    @discardableResult
+    func close(at time: String) async -> Bool {
+        let (channel, socketFile, waiters) = state.withLock { state -> ((any Channel)?, SocketFile?, [CheckedContinuation<ManagedSocket?, Never>]) in
+            guard state.closedAt == nil else { return (nil, nil, []) }
+            state.closedAt = time
+            defer { state.waiters.removeAll() }
+            return (state.channel, state.socketFile, state.waiters.map(\.continuation))
+        }
+        for waiter in waiters { waiter.resume(returning: nil) }
+        guard let channel else { return false }
+        try? await channel.close()
+        socketFile?.remove()
+        return true
+    }
+
+    func info() -> ServerInfo {
+        state.withLock { state in
+            ServerInfo(
+                id: id, kind: kind, state: state.closedAt == nil ? .listening : .closed, local: state.local,
+                backlog: backlog, connections: state.live, accepted: state.accepted, pending: state.pending.count,
+                maxConnections: maxConnections, label: label, owner: owner, openedAt: openedAt,
+                closedAt: state.closedAt, error: nil)
+        }
+    }
+}

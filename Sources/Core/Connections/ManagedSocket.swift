@@ -1,0 +1,163 @@
+import Foundation
+import NIOCore
+import NetdProtocol
+import Synchronization
+
+/// A socket netd holds for a user: what never changes about it, and its channel, whose
+/// ``SocketHandler`` keeps the rest on the channel's event loop.
+final class ManagedSocket: Sendable {
+    let id: Int64
+    let role: Role
+    let kind: Kind
+    let owner: Owner
+    let host: String?
+    let serverID: Int64?
+    let label: String?
+    let openedAt: String
+    let local: Endpoint?
+    let remote: Endpoint?
+    let channel: any Channel
+    private let handler: NIOLoopBound<SocketHandler>
+    private let closedAt = Mutex<String?>(nil)
+    /// The sequence number of this socket's history record, for waiting until it is committed.
+    let recordSequence: UInt64
+
+    init(
+        id: Int64, role: Role, kind: Kind, owner: Owner, host: String?, serverID: Int64?, label: String?,
+        openedAt: String, local: Endpoint?, remote: Endpoint?, channel: any Channel, handler: SocketHandler,
+        recordSequence: UInt64
+    ) {
+        self.id = id
+        self.role = role
+        self.kind = kind
+        self.owner = owner
+        self.host = host
+        self.serverID = serverID
+        self.label = label
+        self.openedAt = openedAt
+        self.local = local
+        self.remote = remote
+        self.channel = channel
+        self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        self.recordSequence = recordSequence
+    }
+
+    func markClosed(at time: String) {
+        closedAt.withLock { if $0 == nil { $0 = time } }
+    }
+
+    /// Runs `body` with the handler on the channel's event loop.
+    private func onLoop<T: Sendable>(_ body: @escaping @Sendable (SocketHandler) throws -> T) async throws -> T {
+        let handler = self.handler
+        return try await channel.eventLoop.submit { try body(handler.value) }.get()
+    }
+
+    private func onLoop<T: Sendable>(_ body: @escaping @Sendable (SocketHandler) throws -> EventLoopFuture<T>) async throws -> T {
+        let handler = self.handler
+        return try await channel.eventLoop.flatSubmit {
+            do { return try body(handler.value) } catch { return self.channel.eventLoop.makeFailedFuture(error) }
+        }.get()
+    }
+
+    /// The socket as contract section 3 describes it, right now.
+    func info() async -> SocketInfo {
+        let snapshot = try? await onLoop { handler in
+            (handler.state, handler.bytesRead, handler.bytesWritten, handler.buffered, handler.failure)
+        }
+        let (state, read, written, buffered, failure) = snapshot ?? (.closed, 0, 0, 0, nil)
+        return SocketInfo(
+            id: id, role: role, kind: kind, state: state, local: local, remote: remote, host: host,
+            server: serverID, label: label, owner: owner, bytesRead: read, bytesWritten: written,
+            buffered: buffered, openedAt: openedAt, closedAt: state == .closed ? closedAt.withLock { $0 } : nil,
+            error: failure)
+    }
+
+    func isDrainedAndClosed() async -> Bool {
+        (try? await onLoop { ($0.closed || $0.discarded) && $0.buffered == 0 }) ?? true
+    }
+
+    /// `socket.read`: waits up to `wait` for something to hand out.
+    func read(maxBytes: Int, encoding: DataEncoding, wait: Duration) async throws(ResponseError) -> SocketReadMethod.Result {
+        let id = self.id
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let taken: SocketReadMethod.Result?
+            do {
+                taken = try await onLoop { try $0.take(maxBytes: maxBytes, encoding: encoding, id: id) }
+            } catch let error as ResponseError {
+                throw error
+            } catch {
+                throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
+            }
+            if let taken { return taken }
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero, !Task.isCancelled else {
+                return SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: false)
+            }
+            let nanoseconds = remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000
+            let loop = channel.eventLoop
+            let handler = self.handler
+            await withTaskCancellationHandler {
+                _ = try? await onLoop { $0.waitForChange(timeout: .nanoseconds(max(nanoseconds, 1)), on: loop) }
+            } onCancel: {
+                loop.execute { handler.value.wakeWaiters() }
+            }
+        }
+    }
+
+    /// `socket.write`: returns once the bytes are with the kernel.
+    func write(_ bytes: [UInt8]) async throws(ResponseError) -> Int {
+        let id = self.id
+        do {
+            return try await onLoop { try $0.write(bytes, id: id) }
+        } catch let error as ResponseError {
+            throw error
+        } catch {
+            throw SocketErrors.response(SocketErrors.failure(error, syscall: "write"), id: nil, target: "on socket \(id)")
+        }
+    }
+
+    /// `socket.end`: optional last bytes, then FIN.
+    func end(_ bytes: [UInt8]?) async throws(ResponseError) {
+        let id = self.id
+        do {
+            try await onLoop { try $0.checkWritable(id) }
+        } catch let error as ResponseError {
+            throw error
+        } catch {
+            throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
+        }
+        if let bytes, !bytes.isEmpty { _ = try await write(bytes) }
+        let loop = channel.eventLoop
+        _ = try? await onLoop { handler -> EventLoopFuture<Void> in
+            let promise = loop.makePromise(of: Void.self)
+            handler.endOutput(promise: promise)
+            return promise.futureResult
+        }
+    }
+
+    /// `socket.close`: discards unread bytes and closes; `reset` sends RST.
+    func close(reset: Bool) async {
+        let loop = channel.eventLoop
+        _ = try? await onLoop { handler -> EventLoopFuture<Void> in
+            handler.close(reset: reset) ?? loop.makeSucceededVoidFuture()
+        }
+    }
+
+    /// Closes without the caller waiting, for shutdown.
+    func closeNow() {
+        channel.close(promise: nil)
+    }
+
+    func setIdleTimeout(milliseconds: Int) async {
+        _ = try? await onLoop { $0.setIdleTimeout(milliseconds > 0 ? .milliseconds(Int64(milliseconds)) : nil) }
+    }
+
+    func setOption<Option: ChannelOption>(_ option: Option, _ value: Option.Value) async throws(ResponseError) where Option.Value: Sendable {
+        do {
+            try await channel.setOption(option, value: value).get()
+        } catch {
+            throw SocketErrors.response(SocketErrors.failure(error, syscall: "setsockopt"), id: nil, target: "on socket \(id)")
+        }
+    }
+}

@@ -1,0 +1,282 @@
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import NetdProtocol
+
+/// What a socket tells the rest of netd about itself. Sent from its event loop.
+enum SocketSignal: Sendable {
+    case data(bytesRead: Int64, bytesWritten: Int64)
+    case peerEnded
+    case failed(SocketFailure)
+    case idle
+    case closed(hadError: Bool, bytesRead: Int64, bytesWritten: Int64)
+}
+
+/// The data path of one socket: keeps what the peer sent until a client reads it, stops reading
+/// from the kernel while that buffer is full (so the peer feels TCP backpressure), and tracks the
+/// half-closes that make Node's readyState.
+///
+/// - Important: Everything here runs on the channel's event loop; ``ManagedSocket`` hops there.
+final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let limit: Int
+    private let allowHalfOpen: Bool
+    private let signal: @Sendable (SocketSignal) -> Void
+
+    private var context: ChannelHandlerContext?
+    private var active = false
+    private(set) var inputEnded = false
+    private(set) var outputEnded = false
+    private(set) var closed = false
+    /// `socket.close` was called: unread bytes were discarded and every later call is refused.
+    private(set) var discarded = false
+    private var eofDelivered = false
+    private var unread = ByteBuffer()
+    private(set) var bytesRead: Int64 = 0
+    private(set) var bytesWritten: Int64 = 0
+    private(set) var failure: SocketFailure?
+    /// NIO asked to read while the buffer was full; the read is made once a client drains it.
+    private var readHeld = false
+    private var waiters: [UInt64: EventLoopPromise<Void>] = [:]
+    private var nextWaiter: UInt64 = 0
+    private var idleTimeout: TimeAmount?
+    private var idleCheck: Scheduled<Void>?
+    private var lastActivity = NIODeadline.now()
+
+    init(limit: Int, allowHalfOpen: Bool, signal: @escaping @Sendable (SocketSignal) -> Void) {
+        self.limit = limit
+        self.allowHalfOpen = allowHalfOpen
+        self.signal = signal
+    }
+
+    var buffered: Int { unread.readableBytes }
+
+    var state: SocketState {
+        if closed || discarded { return .closed }
+        if !active { return .opening }
+        switch (inputEnded, outputEnded) {
+        case (false, false): return .open
+        case (true, false): return .writeOnly
+        case (false, true): return .readOnly
+        case (true, true): return .closed
+        }
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        active = context.channel.isActive
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        active = true
+        lastActivity = .now()
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        bytesRead += Int64(buffer.readableBytes)
+        unread.writeBuffer(&buffer)
+        lastActivity = .now()
+        signal(.data(bytesRead: bytesRead, bytesWritten: bytesWritten))
+        wakeWaiters()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if unread.readableBytes >= limit {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed, !inputEnded {
+            inputEnded = true
+            signal(.peerEnded)
+            wakeWaiters()
+            if outputEnded {
+                context.close(promise: nil)
+            } else if !allowHalfOpen {
+                // Node ends its side too when the peer ends, unless allowHalfOpen.
+                endOutput(promise: nil)
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if failure == nil {
+            let failure = SocketErrors.failure(error, syscall: "read")
+            self.failure = failure
+            signal(.failed(failure))
+        }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        idleCheck?.cancel()
+        idleCheck = nil
+        wakeWaiters()
+        signal(.closed(hadError: failure != nil, bytesRead: bytesRead, bytesWritten: bytesWritten))
+        context.fireChannelInactive()
+    }
+
+    // MARK: Operations from RPC methods
+
+    /// Takes up to `maxBytes` for `socket.read`; nil when there is nothing to hand out yet.
+    func take(maxBytes: Int, encoding: DataEncoding, id: Int64) throws(ResponseError) -> SocketReadMethod.Result? {
+        if discarded {
+            throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
+        }
+        let ended = inputEnded || closed
+        guard unread.readableBytes > 0 else {
+            guard ended else { return nil }
+            if !eofDelivered || !closed {
+                eofDelivered = true
+                return SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: true)
+            }
+            throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed and everything it received has been read")
+        }
+        var length = min(maxBytes, unread.readableBytes)
+        if encoding == .utf8 {
+            let view = unread.readableBytesView
+            let isAll = length == view.count
+            guard let whole = ByteCoding.utf8Length(view.prefix(length), final: ended && isAll) else {
+                throw SocketErrors.invalidState("EILSEQ", "the bytes buffered on socket \(id) are not valid UTF-8; read them with encoding base64 or hex")
+            }
+            if whole == 0 {
+                // One character is longer than maxBytes, or not all here yet.
+                let longer = min(view.count, length + 3)
+                guard let extended = ByteCoding.utf8Length(view.prefix(longer), final: ended && longer == view.count) else {
+                    throw SocketErrors.invalidState("EILSEQ", "the bytes buffered on socket \(id) are not valid UTF-8; read them with encoding base64 or hex")
+                }
+                guard extended > 0 else { return nil }
+                length = extended
+            } else {
+                length = whole
+            }
+        }
+        let slice = unread.readSlice(length: length)!
+        let data = ByteCoding.encode(slice.readableBytesView, encoding)
+        if unread.readableBytes == 0 {
+            unread = ByteBuffer()
+        } else if unread.readerIndex > 65536 {
+            unread.discardReadBytes()
+        }
+        resumeReadingIfDrained()
+        let eof = ended && unread.readableBytes == 0
+        if eof { eofDelivered = true }
+        return SocketReadMethod.Result(data: data, encoding: encoding, bytes: length, eof: eof)
+    }
+
+    /// A future that completes when data, end or close arrives, or after `timeout`.
+    func waitForChange(timeout: TimeAmount, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        let token = nextWaiter
+        nextWaiter += 1
+        waiters[token] = promise
+        loop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            self?.waiters.removeValue(forKey: token)?.succeed()
+        }
+        return promise.futureResult
+    }
+
+    func wakeWaiters() {
+        guard !waiters.isEmpty else { return }
+        let ready = waiters.values
+        waiters.removeAll()
+        for promise in ready { promise.succeed() }
+    }
+
+    /// Writes `bytes`; the future completes once they are handed to the kernel.
+    func write(_ bytes: [UInt8], id: Int64) throws(ResponseError) -> EventLoopFuture<Int> {
+        try checkWritable(id)
+        guard let context else { throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed") }
+        let count = bytes.count
+        let buffer = context.channel.allocator.buffer(bytes: bytes)
+        return context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().map {
+            self.bytesWritten += Int64(count)
+            self.lastActivity = .now()
+            self.signal(.data(bytesRead: self.bytesRead, bytesWritten: self.bytesWritten))
+            return count
+        }.nonisolated()
+    }
+
+    func checkWritable(_ id: Int64) throws(ResponseError) {
+        if discarded || closed {
+            throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
+        }
+        if outputEnded {
+            throw SocketErrors.invalidState("ERR_STREAM_WRITE_AFTER_END", "socket \(id) has ended its write side; nothing more can be written")
+        }
+    }
+
+    /// Half-closes the write side (FIN); closes fully if the peer has ended too.
+    func endOutput(promise: EventLoopPromise<Void>?) {
+        guard let context, !outputEnded else {
+            promise?.succeed()
+            return
+        }
+        outputEnded = true
+        if inputEnded {
+            context.close(promise: promise)
+        } else {
+            context.close(mode: .output, promise: promise)
+        }
+    }
+
+    /// Closes now, discarding unread bytes; `reset` sends RST.
+    func close(reset: Bool) -> EventLoopFuture<Void>? {
+        discarded = true
+        unread = ByteBuffer()
+        wakeWaiters()
+        guard let context, !closed else { return nil }
+        let channel = context.channel
+        if reset, let provider = channel as? any SocketOptionProvider {
+            // SO_LINGER with a zero timeout makes close send RST.
+            return provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).flatMap { channel.close() }
+        }
+        return channel.close()
+    }
+
+    /// Raises `timeout` events after `timeout` without traffic; nil turns it off.
+    func setIdleTimeout(_ timeout: TimeAmount?) {
+        idleTimeout = timeout
+        idleCheck?.cancel()
+        idleCheck = nil
+        scheduleIdleCheck()
+    }
+
+    private func scheduleIdleCheck() {
+        guard let idleTimeout, let context, !closed else { return }
+        let due = lastActivity + idleTimeout
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [weak self] in
+            guard let self, let timeout = self.idleTimeout else { return }
+            if NIODeadline.now() >= self.lastActivity + timeout {
+                self.signal(.idle)
+                // Node raises it once per idle spell; the next one counts from now.
+                self.lastActivity = .now()
+            }
+            self.scheduleIdleCheck()
+        }
+    }
+
+    private func resumeReadingIfDrained() {
+        guard readHeld, unread.readableBytes < limit, let context else { return }
+        readHeld = false
+        context.read()
+    }
+}

@@ -1,0 +1,75 @@
+import NIOCore
+import NetdProtocol
+
+/// `socket.*`: thin handlers over ``ConnectionManager`` and ``ManagedSocket``.
+struct SocketMethods: Sendable {
+    let manager: ConnectionManager
+
+    func register(in table: inout MethodTable) {
+        let manager = self.manager
+        table.on(SocketConnectMethod.self) { params, context in
+            try await manager.connect(params, context: context)
+        }
+        table.on(SocketWriteMethod.self) { params, context in
+            let socket = try manager.socket(params.id, for: context)
+            let bytes = try ByteCoding.decode(params.data, params.encoding ?? .utf8)
+            return SocketWriteMethod.Result(bytes: try await socket.write(bytes))
+        }
+        table.on(SocketReadMethod.self) { params, context in
+            let socket = try manager.socket(params.id, for: context)
+            return try await socket.read(
+                maxBytes: params.maxBytes ?? 65536, encoding: params.encoding ?? .utf8,
+                wait: .milliseconds(params.waitMs ?? 0))
+        }
+        table.on(SocketEndMethod.self) { params, context in
+            let socket = try manager.socket(params.id, for: context)
+            let bytes = try params.data.map { data throws(ResponseError) in try ByteCoding.decode(data, params.encoding ?? .utf8) }
+            try await socket.end(bytes)
+            return await socket.info()
+        }
+        table.on(SocketCloseMethod.self) { params, context in
+            let socket = try manager.socket(params.id, for: context)
+            await socket.close(reset: params.reset ?? false)
+            return await socket.info()
+        }
+        table.on(SocketConfigureMethod.self) { params, context in
+            let socket = try manager.socket(params.id, for: context)
+            if socket.kind == .tcp {
+                if let noDelay = params.noDelay { try await socket.setOption(.tcpOption(.tcp_nodelay), noDelay ? 1 : 0) }
+                if let keepAlive = params.keepAlive { try await socket.setOption(.socketOption(.so_keepalive), keepAlive ? 1 : 0) }
+                if let delay = params.keepAliveInitialDelayMs {
+                    try await socket.setOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), max(1, delay / 1000))
+                }
+            } else if params.noDelay != nil || params.keepAlive != nil || params.keepAliveInitialDelayMs != nil {
+                throw ResponseError.invalidParams("noDelay and keepAlive are for TCP sockets; socket \(params.id) is a Unix socket")
+            }
+            if let idle = params.idleTimeoutMs { await socket.setIdleTimeout(milliseconds: idle) }
+            return await socket.info()
+        }
+        table.on(SocketGetMethod.self) { params, context in
+            do {
+                return try await manager.socket(params.id, for: context).info()
+            } catch let error as ResponseError where error.code == .notFound {
+                // Closed long ago and no longer held in memory: history has it.
+                return try manager.archivedSocket(params.id, for: context)
+            }
+        }
+        table.on(SocketListMethod.self) { params, context in
+            var sockets: [SocketInfo] = []
+            for socket in manager.sockets(for: context) {
+                if let role = params.role, socket.role != role { continue }
+                if let kind = params.kind, socket.kind != kind { continue }
+                if let server = params.server, socket.serverID != server { continue }
+                if let label = params.label, socket.label != label { continue }
+                let info = await socket.info()
+                if let state = params.state, info.state.rawValue != state { continue }
+                sockets.append(info)
+            }
+            return SocketListMethod.Result(sockets: sockets)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,68 @@
+/// Range checks shared by the params of several methods; each throws -32602 naming the param.
+enum Check {
+    static func port(_ value: Int?, _ name: String, allowZero: Bool) throws(ResponseError) {
+        guard let value else { return }
+        let lowest = allowZero ? 0 : 1
+        guard (lowest...65535).contains(value) else {
+            throw .invalidParams("`\(name)` must be from \(lowest) to 65535, not \(value)")
+        }
+    }
+
+    static func unixPath(_ path: String, _ name: String = "path") throws(ResponseError) {
+        guard !path.isEmpty else { throw .invalidParams("`\(name)` must not be empty") }
+        guard !path.utf8.contains(0) else { throw .invalidParams("`\(name)` must not contain NUL") }
+        let bytes = path.utf8.count
+        guard bytes <= NetdPaths.maximumSocketPathBytes else {
+            throw .invalidParams("`\(name)` is \(bytes) bytes; a Unix socket path holds at most \(NetdPaths.maximumSocketPathBytes)")
+        }
+    }
+
+    static func range(_ value: Int?, _ name: String, _ range: ClosedRange<Int>) throws(ResponseError) {
+        guard let value else { return }
+        guard range.contains(value) else {
+            throw .invalidParams("`\(name)` must be from \(range.lowerBound) to \(range.upperBound), not \(value)")
+        }
+    }
+
+    /// TCP-only params must not come with `path`.
+    static func noTCPParams(with path: String?, _ present: [(String, Bool)]) throws(ResponseError) {
+        guard path != nil else { return }
+        if let (name, _) = present.first(where: \.1) {
+            throw .invalidParams("`\(name)` is for TCP and cannot be used with `path`")
+        }
+    }
+}
+
+/// Params that are just a socket or server id.
+public struct IDParams: RPCParams, Hashable {
+    public var id: Int64
+
+    public init(id: Int64) { self.id = id }
+
+    public static let fields = [ParamField("id", "integer", required: true, "The socket's or server's id.")]
+}
+
+/// The filters of `socket.list` and `server.list`.
+public struct ListParams: RPCParams, Hashable {
+    public var role: Role?
+    public var kind: Kind?
+    public var state: String?
+    public var server: Int64?
+    public var label: String?
+
+    public init(role: Role? = nil, kind: Kind? = nil, state: String? = nil, server: Int64? = nil, label: String? = nil) {
+        self.role = role
+        self.kind = kind
+        self.state = state
+        self.server = server
+        self.label = label
+    }
+
+    public static let fields = [
+        ParamField("role", "string: client, accepted or server", "Only this role."),
+        ParamField("kind", "string: tcp or unix", "Only this kind."),
+        ParamField("state", "string", "Only this state (opening, open, readOnly, writeOnly, closed; servers: listening, closed)."),
+        ParamField("server", "integer", "Only sockets accepted by this server."),
+        ParamField("label", "string", "Only this label."),
+    ]
+}

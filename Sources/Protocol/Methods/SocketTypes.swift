@@ -1,0 +1,204 @@
+/// Whether a record is a socket netd opened, one a netd server accepted, or a server.
+public enum Role: String, Codable, Sendable, CaseIterable {
+    case client, accepted, server
+}
+
+public enum Kind: String, Codable, Sendable, CaseIterable {
+    case tcp, unix
+}
+
+/// Node's `readyState`, plus `closed`.
+public enum SocketState: String, Codable, Sendable, CaseIterable {
+    case opening, open, readOnly, writeOnly, closed
+}
+
+public enum ServerState: String, Codable, Sendable, CaseIterable {
+    case listening, closed
+}
+
+/// How bytes travel inside JSON.
+public enum DataEncoding: String, Codable, Sendable, CaseIterable {
+    case utf8, base64, hex
+}
+
+/// One end of a connection: `{"address","port","family"}` for TCP, `{"path"}` for Unix sockets.
+public struct Endpoint: Codable, Hashable, Sendable {
+    public var address: String?
+    public var port: Int?
+    /// `IPv4` or `IPv6`.
+    public var family: String?
+    public var path: String?
+
+    public init(address: String? = nil, port: Int? = nil, family: String? = nil, path: String? = nil) {
+        self.address = address
+        self.port = port
+        self.family = family
+        self.path = path
+    }
+
+    public static func tcp(_ address: String, _ port: Int) -> Endpoint {
+        Endpoint(address: address, port: port, family: address.contains(":") ? "IPv6" : "IPv4")
+    }
+
+    public static func unix(_ path: String) -> Endpoint {
+        Endpoint(path: path)
+    }
+}
+
+/// Who opened a socket or server: the kernel's word on the RPC client that asked.
+public struct Owner: Codable, Hashable, Sendable {
+    public var uid: UInt32
+    public var pid: Int32
+
+    public init(uid: UInt32, pid: Int32) {
+        self.uid = uid
+        self.pid = pid
+    }
+}
+
+/// How a socket or server failed, Node-style: `{"code":"ECONNRESET","message":"read ECONNRESET"}`.
+public struct SocketFailure: Codable, Hashable, Sendable {
+    public var code: String
+    public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// A socket as contract section 3 describes it. Absent values are written as null, never left out.
+public struct SocketInfo: Codable, Hashable, Sendable {
+    public var id: Int64
+    public var role: Role
+    public var kind: Kind
+    public var state: SocketState
+    public var local: Endpoint?
+    public var remote: Endpoint?
+    public var host: String?
+    public var server: Int64?
+    public var label: String?
+    public var owner: Owner
+    public var bytesRead: Int64
+    public var bytesWritten: Int64
+    public var buffered: Int
+    public var openedAt: String
+    public var closedAt: String?
+    public var error: SocketFailure?
+
+    public init(
+        id: Int64, role: Role, kind: Kind, state: SocketState, local: Endpoint?, remote: Endpoint?,
+        host: String?, server: Int64?, label: String?, owner: Owner, bytesRead: Int64, bytesWritten: Int64,
+        buffered: Int, openedAt: String, closedAt: String?, error: SocketFailure?
+    ) {
+        self.id = id
+        self.role = role
+        self.kind = kind
+        self.state = state
+        self.local = local
+        self.remote = remote
+        self.host = host
+        self.server = server
+        self.label = label
+        self.owner = owner
+        self.bytesRead = bytesRead
+        self.bytesWritten = bytesWritten
+        self.buffered = buffered
+        self.openedAt = openedAt
+        self.closedAt = closedAt
+        self.error = error
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, role, kind, state, local, remote, host, server, label, owner, bytesRead, bytesWritten
+        case buffered, openedAt, closedAt, error
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(role, forKey: .role)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(state, forKey: .state)
+        try container.encode(local, forKey: .local)
+        try container.encode(remote, forKey: .remote)
+        try container.encode(host, forKey: .host)
+        try container.encode(server, forKey: .server)
+        try container.encode(label, forKey: .label)
+        try container.encode(owner, forKey: .owner)
+        try container.encode(bytesRead, forKey: .bytesRead)
+        try container.encode(bytesWritten, forKey: .bytesWritten)
+        try container.encode(buffered, forKey: .buffered)
+        try container.encode(openedAt, forKey: .openedAt)
+        try container.encode(closedAt, forKey: .closedAt)
+        try container.encode(error, forKey: .error)
+    }
+}
+
+/// A server as contract section 3 describes it. Absent values are written as null.
+public struct ServerInfo: Codable, Hashable, Sendable {
+    public var id: Int64
+    public var role: Role
+    public var kind: Kind
+    public var state: ServerState
+    public var local: Endpoint?
+    public var backlog: Int
+    /// Live accepted sockets.
+    public var connections: Int
+    /// Accepted in total.
+    public var accepted: Int64
+    /// Accepted and not yet claimed by `server.accept`.
+    public var pending: Int
+    public var maxConnections: Int?
+    public var label: String?
+    public var owner: Owner
+    public var openedAt: String
+    public var closedAt: String?
+    public var error: SocketFailure?
+
+    public init(
+        id: Int64, kind: Kind, state: ServerState, local: Endpoint?, backlog: Int, connections: Int,
+        accepted: Int64, pending: Int, maxConnections: Int?, label: String?, owner: Owner, openedAt: String,
+        closedAt: String?, error: SocketFailure?
+    ) {
+        self.id = id
+        self.role = .server
+        self.kind = kind
+        self.state = state
+        self.local = local
+        self.backlog = backlog
+        self.connections = connections
+        self.accepted = accepted
+        self.pending = pending
+        self.maxConnections = maxConnections
+        self.label = label
+        self.owner = owner
+        self.openedAt = openedAt
+        self.closedAt = closedAt
+        self.error = error
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, role, kind, state, local, backlog, connections, accepted, pending, maxConnections, label, owner
+        case openedAt, closedAt, error
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(role, forKey: .role)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(state, forKey: .state)
+        try container.encode(local, forKey: .local)
+        try container.encode(backlog, forKey: .backlog)
+        try container.encode(connections, forKey: .connections)
+        try container.encode(accepted, forKey: .accepted)
+        try container.encode(pending, forKey: .pending)
+        try container.encode(maxConnections, forKey: .maxConnections)
+        try container.encode(label, forKey: .label)
+        try container.encode(owner, forKey: .owner)
+        try container.encode(openedAt, forKey: .openedAt)
+        try container.encode(closedAt, forKey: .closedAt)
+        try container.encode(error, forKey: .error)
+    }
+}
