@@ -43,7 +43,12 @@ public final class HistoryStore: Sendable {
     }
 
     /// Closes the database; later calls on this store fail.
+    ///
+    /// Readers are closed first so that the writer is the last connection: only it may checkpoint
+    /// and remove the -wal file, leaving one self-contained file behind.
     public func close() throws {
+        _ = try? pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        pool.releaseMemory()
         try pool.close()
     }
 

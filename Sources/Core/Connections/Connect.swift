@@ -25,9 +25,24 @@ extension ConnectionManager {
         let sequence = history.enqueue(.insert(record))
         let target = params.path ?? "\(host ?? "localhost"):\(params.port ?? 0)"
 
+        // The handler is made first, on the loop the channel will use, so that a connection that
+        // closes the moment it opens still hands over what it received.
+        let loop = group.next()
+        let limit = limits.socketBufferBytes
+        let allowHalfOpen = params.allowHalfOpen ?? false
+        let signal = signalHandler(id: id, owner: owner, serverID: nil)
+        let handler: NIOLoopBound<SocketHandler>
+        do {
+            handler = try await loop.submit {
+                NIOLoopBound(SocketHandler(limit: limit, allowHalfOpen: allowHalfOpen, signal: signal), eventLoop: loop)
+            }.get()
+        } catch {
+            releasePlace(for: owner.uid)
+            throw .internalError("cannot prepare the socket: \(error)")
+        }
         let channel: any Channel
         do {
-            channel = try await open(params, id: id, owner: owner, host: host)
+            channel = try await open(params, host: host, loop: loop, handler: handler)
         } catch {
             releasePlace(for: owner.uid)
             let failure = (error as? LookupFailure).map { SocketFailure(code: $0.code, message: $0.message) }
@@ -47,20 +62,9 @@ extension ConnectionManager {
 
         let local = Endpoint(channel.localAddress)
         let remote = Endpoint(channel.remoteAddress) ?? params.path.map(Endpoint.unix)
-        let socket: ManagedSocket
-        do {
-            socket = try await channel.eventLoop.submit {
-                ManagedSocket(
-                    id: id, role: .client, kind: kind, owner: owner, host: host, serverID: nil, label: params.label,
-                    openedAt: openedAt, local: local, remote: remote, channel: channel,
-                    handler: try channel.pipeline.syncOperations.handler(type: SocketHandler.self), recordSequence: sequence)
-            }.get()
-        } catch {
-            // The channel closed already and took its handler with it.
-            releasePlace(for: owner.uid)
-            channel.close(promise: nil)
-            throw SocketErrors.response(SocketErrors.failure(error, syscall: "connect"), id: id, target: target)
-        }
+        let socket = ManagedSocket(
+            id: id, role: .client, kind: kind, owner: owner, host: host, serverID: nil, label: params.label,
+            openedAt: openedAt, local: local, remote: remote, channel: channel, handler: handler, recordSequence: sequence)
         register(socket)
         if params.keepAlive == true, let delay = params.keepAliveInitialDelayMs {
             try? await socket.setOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), max(1, delay / 1000))
@@ -75,15 +79,14 @@ extension ConnectionManager {
         return await socket.info()
     }
 
-    private func open(_ params: SocketConnectMethod.Params, id: Int64, owner: Owner, host: String?) async throws -> any Channel {
-        let limit = limits.socketBufferBytes
-        let allowHalfOpen = params.allowHalfOpen ?? false
-        let signal = signalHandler(id: id, owner: owner, serverID: nil)
-        var bootstrap = ClientBootstrap(group: group)
+    private func open(
+        _ params: SocketConnectMethod.Params, host: String?, loop: any EventLoop, handler: NIOLoopBound<SocketHandler>
+    ) async throws -> any Channel {
+        var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SocketHandler(limit: limit, allowHalfOpen: allowHalfOpen, signal: signal))
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
         let timeout = params.timeoutMs ?? 30_000
@@ -110,7 +113,6 @@ extension ConnectionManager {
         if all.count == 1 {
             return try await bootstrap.connect(to: all[0]).get()
         }
-        let loop = group.next()
         return try await bootstrap.resolver(ResolvedAddresses(addresses: addresses, loop: loop)).connect(host: host ?? "localhost", port: port).get()
     }
 }

@@ -142,7 +142,8 @@ extension ConnectionManager {
             try child.pipeline.syncOperations.addHandler(handler)
             let socket = ManagedSocket(
                 id: id, role: .accepted, kind: server.kind, owner: owner, host: nil, serverID: server.id, label: server.label,
-                openedAt: now, local: local, remote: remote, channel: child, handler: handler, recordSequence: sequence)
+                openedAt: now, local: local, remote: remote, channel: child,
+                handler: NIOLoopBound(handler, eventLoop: child.eventLoop), recordSequence: sequence)
             self.register(socket)
             self.events.publish(type: "connection", id: server.id, owner: owner, at: now, fields: ["socket": .integer(id)])
             server.deliver(socket)

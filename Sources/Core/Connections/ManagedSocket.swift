@@ -24,7 +24,7 @@ final class ManagedSocket: Sendable {
 
     init(
         id: Int64, role: Role, kind: Kind, owner: Owner, host: String?, serverID: Int64?, label: String?,
-        openedAt: String, local: Endpoint?, remote: Endpoint?, channel: any Channel, handler: SocketHandler,
+        openedAt: String, local: Endpoint?, remote: Endpoint?, channel: any Channel, handler: NIOLoopBound<SocketHandler>,
         recordSequence: UInt64
     ) {
         self.id = id
@@ -38,7 +38,7 @@ final class ManagedSocket: Sendable {
         self.local = local
         self.remote = remote
         self.channel = channel
-        self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        self.handler = handler
         self.recordSequence = recordSequence
     }
 

@@ -126,6 +126,11 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if !inputEnded && outputEnded && !discarded && failure == nil {
+            // Our side had ended, so NIO closed on the peer's FIN without an inputClosed event.
+            inputEnded = true
+            signal(.peerEnded)
+        }
         closed = true
         idleCheck?.cancel()
         idleCheck = nil

@@ -1,0 +1,107 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Real servers the tests start as netd's peers, on loopback or Unix sockets.
+enum Peer {
+    /// What a peer does with each connection.
+    enum Behaviour: Sendable {
+        /// Sends back what it receives; ends its side when the other side ends.
+        case echo
+        /// Sends these bytes, then ends its side; keeps reading and discarding.
+        case send([UInt8])
+        /// Reads and keeps everything, never writes; `received` has it.
+        case sink
+    }
+
+    /// A running peer; `close()` stops it.
+    final class Server: Sendable {
+        let channel: any Channel
+        let received = Mutex<[UInt8]>([])
+        let connections = Mutex<[any Channel]>([])
+        let halfClosed = Mutex(0)
+
+        init(channel: any Channel) {
+            self.channel = channel
+        }
+
+        var port: Int { channel.localAddress?.port ?? 0 }
+
+        func close() async {
+            for child in connections.withLock({ $0 }) { try? await child.close() }
+            try? await channel.close()
+        }
+    }
+
+    static func start(_ behaviour: Behaviour, host: String = "127.0.0.1", unixPath: String? = nil) async throws -> Server {
+        let holder = Mutex<Server?>(nil)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { child in
+                child.eventLoop.makeCompletedFuture {
+                    let server = holder.withLock { $0 }!
+                    server.connections.withLock { $0.append(child) }
+                    try child.pipeline.syncOperations.addHandler(PeerHandler(behaviour: behaviour, server: server))
+                }
+            }
+        let channel: any Channel =
+            if let unixPath { try await bootstrap.bind(unixDomainSocketPath: unixPath).get() }
+            else { try await bootstrap.bind(host: host, port: 0).get() }
+        let server = Server(channel: channel)
+        holder.withLock { $0 = server }
+        return server
+    }
+}
+
+private final class PeerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let behaviour: Peer.Behaviour
+    let server: Peer.Server
+
+    init(behaviour: Peer.Behaviour, server: Peer.Server) {
+        self.behaviour = behaviour
+        self.server = server
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if case .send(let bytes) = behaviour {
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+            context.close(mode: .output, promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        switch behaviour {
+        case .echo: context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        case .sink: server.received.withLock { $0.append(contentsOf: buffer.readableBytesView) }
+        case .send: break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            server.halfClosed.withLock { $0 += 1 }
+            if case .echo = behaviour { context.close(mode: .output, promise: nil) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// Polls `condition` every 20 ms for at most `seconds`; true once it holds.
+func eventually(seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
