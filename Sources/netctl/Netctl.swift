@@ -11,7 +11,10 @@ struct Netctl: AsyncParsableCommand {
             Exit status: 0 success, 1 netd answered with an error, 2 usage error, 3 netd could not be reached.
             """,
         version: NetdVersion.current,
-        subcommands: [Ping.self, Status.self, Call.self])
+        subcommands: [
+            Ping.self, Status.self, Connect.self, Listen.self, Accept.self, Send.self, Recv.self, End.self, Close.self,
+            List.self, Get.self, Watch.self, Call.self,
+        ])
 
     /// Lets `--socket` and `--json` come before the subcommand too (`netctl --json status`).
     @OptionGroup var globals: GlobalOptions

@@ -190,9 +190,11 @@ public final class ConnectionManager: Sendable {
     private func handle(_ signal: SocketSignal, id: Int64, owner: Owner, serverID: Int64?) {
         let now = Self.now()
         switch signal {
-        case .data(let read, let written):
+        case .data(let bytes, let read, let written):
             history.counters(id: id, read: read, written: written, at: now)
-            events.publish(type: "data", id: id, owner: owner, at: now, fields: ["bytesRead": .integer(read)])
+            events.publish(type: "data", id: id, owner: owner, at: now, fields: ["bytes": .integer(Int64(bytes))])
+        case .wrote(let read, let written):
+            history.counters(id: id, read: read, written: written, at: now)
         case .peerEnded:
             history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "end", detail: nil)))
             events.publish(type: "end", id: id, owner: owner, at: now)

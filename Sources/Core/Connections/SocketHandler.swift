@@ -7,7 +7,10 @@ import NetdProtocol
 
 /// What a socket tells the rest of netd about itself. Sent from its event loop.
 enum SocketSignal: Sendable {
-    case data(bytesRead: Int64, bytesWritten: Int64)
+    /// `bytes` newly buffered from the peer.
+    case data(bytes: Int, bytesRead: Int64, bytesWritten: Int64)
+    /// Bytes handed to the kernel; only the counts change.
+    case wrote(bytesRead: Int64, bytesWritten: Int64)
     case peerEnded
     case failed(SocketFailure)
     case idle
@@ -86,10 +89,11 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        bytesRead += Int64(buffer.readableBytes)
+        let count = buffer.readableBytes
+        bytesRead += Int64(count)
         unread.writeBuffer(&buffer)
         lastActivity = .now()
-        signal(.data(bytesRead: bytesRead, bytesWritten: bytesWritten))
+        signal(.data(bytes: count, bytesRead: bytesRead, bytesWritten: bytesWritten))
         wakeWaiters()
     }
 
@@ -215,7 +219,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().map {
             self.bytesWritten += Int64(count)
             self.lastActivity = .now()
-            self.signal(.data(bytesRead: self.bytesRead, bytesWritten: self.bytesWritten))
+            self.signal(.wrote(bytesRead: self.bytesRead, bytesWritten: self.bytesWritten))
             return count
         }.nonisolated()
     }

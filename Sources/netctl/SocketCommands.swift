@@ -1,0 +1,327 @@
+import ArgumentParser
+import Foundation
+import NetdClient
+import NetdProtocol
+
+/// `HOST:PORT`, `[IPv6]:PORT`, `PORT` or a Unix socket path, as netctl's commands take them.
+struct Target {
+    var host: String?
+    var port: Int?
+    var path: String?
+
+    /// Anything with a `/` is a path; otherwise the port is after the last colon.
+    init(parsing text: String, hostRequired: Bool) throws {
+        if text.contains("/") {
+            path = text
+            return
+        }
+        var rest = Substring(text)
+        if let colon = rest.lastIndex(of: ":") {
+            var name = rest[..<colon]
+            if name.hasPrefix("[") && name.hasSuffix("]") { name = name.dropFirst().dropLast() }
+            host = String(name)
+            rest = rest[rest.index(after: colon)...]
+        } else if hostRequired {
+            throw ValidationError("expected HOST:PORT or a socket path, not \(text)")
+        }
+        guard let port = Int(rest), (0...65535).contains(port) else {
+            throw ValidationError("\(rest) is not a port (0-65535)")
+        }
+        self.port = port
+    }
+}
+
+func describe(_ endpoint: Endpoint?) -> String {
+    guard let endpoint else { return "-" }
+    if let path = endpoint.path { return path }
+    guard let address = endpoint.address, let port = endpoint.port else { return "-" }
+    return address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+}
+
+struct Connect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: SocketConnectMethod.summary,
+        discussion: "Example: netctl connect 127.0.0.1:6379    netctl connect /run/app.sock")
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "HOST:PORT, [IPv6]:PORT or a Unix socket path.") var target: String
+    @Option(help: "A label for the socket.") var label: String?
+    @Option(help: "Connect timeout in milliseconds.") var timeout: Int?
+    @Flag(help: "Keep the write side open after the peer ends.") var allowHalfOpen = false
+
+    func validate() throws { _ = try Target(parsing: target, hostRequired: true) }
+
+    func run() async throws {
+        let target = try Target(parsing: target, hostRequired: true)
+        let params = SocketConnectMethod.Params(
+            port: target.port, host: target.host, path: target.path, timeoutMs: timeout,
+            allowHalfOpen: allowHalfOpen ? true : nil, label: label)
+        let socket = try await globals.withClient { try await $0.call(SocketConnectMethod.self, params) }
+        try globals.print(socket) { "socket \($0.id) \($0.state.rawValue): \(describe($0.local)) -> \(describe($0.remote))" }
+    }
+}
+
+struct Listen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: ServerListenMethod.summary,
+        discussion: "Example: netctl listen 8080    netctl listen 127.0.0.1:0    netctl listen /tmp/app.sock")
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "PORT, HOST:PORT or a Unix socket path.") var target: String
+    @Option(help: "A label for the server and its sockets.") var label: String?
+    @Option(help: "Unix: the socket file's mode in octal.") var mode: String?
+    @Option(help: "Refuse connections beyond this many live ones.") var maxConnections: Int?
+
+    func validate() throws { _ = try Target(parsing: target, hostRequired: false) }
+
+    func run() async throws {
+        let target = try Target(parsing: target, hostRequired: false)
+        let params = ServerListenMethod.Params(
+            port: target.port, host: target.host, path: target.path, mode: mode, maxConnections: maxConnections, label: label)
+        let server = try await globals.withClient { try await $0.call(ServerListenMethod.self, params) }
+        try globals.print(server) { "server \($0.id) listening on \(describe($0.local))" }
+    }
+}
+
+struct Accept: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: ServerAcceptMethod.summary)
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "The server's id.") var id: Int64
+    @Option(help: "Wait up to this many milliseconds for a connection.") var wait: Int = 0
+
+    func run() async throws {
+        let result = try await globals.withClient { try await $0.call(ServerAcceptMethod.self, .init(id: id, waitMs: wait)) }
+        try globals.print(result) { result in
+            guard let socket = result.socket else { return "no connection waiting on server \(id)" }
+            return "socket \(socket.id) accepted from \(describe(socket.remote))"
+        }
+    }
+}
+
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send bytes to a socket: DATA, or stdin when DATA is absent.",
+        discussion: "Example: netctl send -e 5 'PING\\r\\n'    printf 'GET / HTTP/1.0\\r\\n\\r\\n' | netctl send 5")
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "The socket's id.") var id: Int64
+    @Argument(help: "The bytes to send (default: read stdin to its end).") var data: String?
+    @Flag(name: .short, help: "Interpret backslash escapes in DATA: \\r \\n \\t \\\\ \\xHH.") var escapes = false
+
+    func run() async throws {
+        let bytes: [UInt8] =
+            if let data { escapes ? try unescape(data) : Array(data.utf8) } else { Array(FileHandle.standardInput.readDataToEndOfFile()) }
+        let result = try await globals.withClient {
+            try await $0.call(SocketWriteMethod.self, .init(id: id, data: Data(bytes).base64EncodedString(), encoding: .base64))
+        }
+        try globals.print(result) { "sent \($0.bytes) bytes to socket \(id)" }
+    }
+}
+
+struct Recv: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the bytes a socket has received (raw on stdout; the result JSON with --json).")
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "The socket's id.") var id: Int64
+    @Option(help: "Wait up to this many milliseconds when nothing is buffered.") var wait: Int = 0
+    @Option(help: "Read at most this many bytes.") var maxBytes: Int = 65536
+    @Option(help: "With --json: utf8, base64 or hex.") var encoding: DataEncoding = .utf8
+
+    func run() async throws {
+        if globals.json {
+            let result = try await globals.withClient {
+                try await $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes, encoding: encoding, waitMs: wait))
+            }
+            try globals.print(result) { _ in "" }
+            return
+        }
+        // Raw bytes, whatever they are: read as base64 and write them out unchanged.
+        let result = try await globals.withClient {
+            try await $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes, encoding: .base64, waitMs: wait))
+        }
+        FileHandle.standardOutput.write(Data(base64Encoded: result.data) ?? Data())
+        if result.eof { FileHandle.standardError.write(Data("netctl: socket \(id): the peer has ended\n".utf8)) }
+    }
+}
+
+extension DataEncoding: ExpressibleByArgument {}
+
+struct End: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: SocketEndMethod.summary)
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "The socket's id.") var id: Int64
+
+    func run() async throws {
+        let socket = try await globals.withClient { try await $0.call(SocketEndMethod.self, .init(id: id)) }
+        try globals.print(socket) { "socket \($0.id) ended its write side (\($0.state.rawValue))" }
+    }
+}
+
+struct Close: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Close a socket or a server.")
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "The socket's or server's id.") var id: Int64
+    @Flag(help: "Sockets: send RST instead of closing gracefully.") var reset = false
+    @Flag(help: "Servers: also close the sockets it accepted.") var connections = false
+
+    func run() async throws {
+        try await globals.withClient { client in
+            do {
+                let socket = try await client.call(SocketCloseMethod.self, .init(id: id, reset: reset ? true : nil))
+                try globals.print(socket) { "socket \($0.id) \($0.state.rawValue)" }
+            } catch let error as ResponseError where error.code == .notFound {
+                let server = try await client.call(ServerCloseMethod.self, .init(id: id, closeConnections: connections ? true : nil))
+                try globals.print(server) { "server \($0.id) \($0.state.rawValue)" }
+            }
+        }
+    }
+}
+
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one socket or server.")
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "The socket's or server's id.") var id: Int64
+
+    func run() async throws {
+        try await globals.withClient { client in
+            do {
+                let server = try await client.call(ServerGetMethod.self, .init(id: id))
+                try globals.print(server) { server in
+                    """
+                    server \(server.id) (\(server.kind.rawValue)) \(server.state.rawValue) on \(describe(server.local))
+                    connections \(server.connections), accepted \(server.accepted), pending \(server.pending), backlog \(server.backlog)
+                    owner uid \(server.owner.uid) pid \(server.owner.pid), opened \(server.openedAt)\(server.closedAt.map { ", closed \($0)" } ?? "")
+                    """ + (server.label.map { "\nlabel \($0)" } ?? "")
+                }
+            } catch let error as ResponseError where error.code == .notFound {
+                let socket = try await client.call(SocketGetMethod.self, .init(id: id))
+                try globals.print(socket) { socket in
+                    var lines = [
+                        "socket \(socket.id) (\(socket.role.rawValue), \(socket.kind.rawValue)) \(socket.state.rawValue)",
+                        "local  \(describe(socket.local))",
+                        "remote \(describe(socket.remote))\(socket.host.map { " (\($0))" } ?? "")",
+                        "bytes  \(socket.bytesRead) in, \(socket.bytesWritten) out, \(socket.buffered) unread",
+                        "owner  uid \(socket.owner.uid) pid \(socket.owner.pid)",
+                        "opened \(socket.openedAt)\(socket.closedAt.map { ", closed \($0)" } ?? "")",
+                    ]
+                    if let server = socket.server { lines.append("server \(server)") }
+                    if let label = socket.label { lines.append("label  \(label)") }
+                    if let error = socket.error { lines.append("error  \(error.code): \(error.message)") }
+                    return lines.joined(separator: "\n")
+                }
+            }
+        }
+    }
+}
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List your servers and sockets.")
+
+    @OptionGroup var globals: GlobalOptions
+    @Option(help: "Only this state.") var state: String?
+    @Option(help: "Only this label.") var label: String?
+
+    struct Both: Encodable {
+        var servers: [ServerInfo]
+        var sockets: [SocketInfo]
+    }
+
+    func run() async throws {
+        let both = try await globals.withClient { client in
+            Both(
+                servers: try await client.call(ServerListMethod.self, .init(state: state, label: label)).servers,
+                sockets: try await client.call(SocketListMethod.self, .init(state: state, label: label)).sockets)
+        }
+        try globals.print(both) { both in
+            var rows = [["ID", "ROLE", "KIND", "STATE", "LOCAL", "REMOTE", "IN", "OUT", "UNREAD", "LABEL"]]
+            for server in both.servers {
+                rows.append([String(server.id), "server", server.kind.rawValue, server.state.rawValue, describe(server.local),
+                             "\(server.connections) conn", "-", "-", "\(server.pending) pending", server.label ?? ""])
+            }
+            for socket in both.sockets {
+                rows.append([String(socket.id), socket.role.rawValue, socket.kind.rawValue, socket.state.rawValue,
+                             describe(socket.local), describe(socket.remote), String(socket.bytesRead),
+                             String(socket.bytesWritten), String(socket.buffered), socket.label ?? ""])
+            }
+            return table(rows)
+        }
+    }
+}
+
+struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print events as they happen, until interrupted.")
+
+    @OptionGroup var globals: GlobalOptions
+    @Option(name: .customLong("type"), help: "Only this event type (repeatable).") var types: [String] = []
+    @Option(name: .customLong("id"), help: "Only this socket or server (repeatable).") var ids: [Int64] = []
+    @Option(help: "Stop after this many events.") var count: Int?
+
+    func run() async throws {
+        try await globals.withClient { client in
+            let params = EventsSubscribeMethod.Params(types: types.isEmpty ? nil : types, ids: ids.isEmpty ? nil : ids)
+            _ = try await client.call(EventsSubscribeMethod.self, params)
+            var seen = 0
+            for await line in client.notifications {
+                guard let event = try? JSONDecoder().decode(JSONValue.self, from: line), let params = event["params"] else { continue }
+                let text: String
+                if globals.json {
+                    text = String(decoding: try JSONCoding.encoder().encode(params), as: UTF8.self)
+                } else {
+                    var extra = params
+                    if case .object(var fields) = extra {
+                        for key in ["subscription", "seq", "at", "type", "id"] { fields[key] = nil }
+                        extra = .object(fields)
+                    }
+                    let details = (try? String(decoding: JSONCoding.encoder().encode(extra), as: UTF8.self)) ?? ""
+                    text = "\(params["at"]?.stringValue ?? "") \(params["type"]?.stringValue ?? "") \(params["id"]?.integerValue ?? 0) \(details == "{}" ? "" : details)"
+                }
+                // Unbuffered, so that `netctl watch | grep` sees each event as it happens.
+                FileHandle.standardOutput.write(Data((text + "\n").utf8))
+                seen += 1
+                if let count, seen >= count { break }
+            }
+        }
+    }
+}
+
+/// Columns padded to their widest cell.
+func table(_ rows: [[String]]) -> String {
+    let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    return rows.map { row in
+        zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            .trimmingCharacters(in: .whitespaces)
+    }.joined(separator: "\n")
+}
+
+/// `\r`, `\n`, `\t`, `\0`, `\\` and `\xHH`, as `echo -e` reads them.
+func unescape(_ text: String) throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    var iterator = Array(text.utf8).makeIterator()
+    while let byte = iterator.next() {
+        guard byte == UInt8(ascii: "\\"), let next = iterator.next() else {
+            bytes.append(byte)
+            continue
+        }
+        switch next {
+        case UInt8(ascii: "r"): bytes.append(0x0D)
+        case UInt8(ascii: "n"): bytes.append(0x0A)
+        case UInt8(ascii: "t"): bytes.append(0x09)
+        case UInt8(ascii: "0"): bytes.append(0x00)
+        case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
+        case UInt8(ascii: "x"):
+            guard let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            else { throw ValidationError("\\x needs two hex digits") }
+            bytes.append(value)
+        default:
+            bytes.append(UInt8(ascii: "\\"))
+            bytes.append(next)
+        }
+    }
+    return bytes
+}

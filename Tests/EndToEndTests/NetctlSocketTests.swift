@@ -1,0 +1,94 @@
+import Foundation
+import NetdClient
+import NetdProtocol
+import Testing
+
+/// netctl's socket commands, each a separate process, against a real netd process.
+@Suite(.timeLimit(.minutes(2)))
+struct NetctlSocketTests {
+    @Test func aSocketOpenedByOneNetctlIsUsedAndClosedByOthers() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path + "/netd.sock"
+        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        let peer = try await Peer.start(.echo)
+        defer { Task { await peer.close() } }
+        let netctl = try Binaries.path("netctl")
+        func netctlRun(_ arguments: String...) async throws -> ProcessOutput {
+            try await run(netctl, ["--socket", socket] + arguments, folder: folder.path)
+        }
+
+        let connected = try await netctlRun("--json", "connect", "127.0.0.1:\(peer.port)", "--label", "cli")
+        #expect(connected.status == 0, "\(connected.stderr)")
+        let info = try JSONDecoder().decode(SocketInfo.self, from: Data(connected.stdout.utf8))
+        #expect(info.state == .open)
+        #expect(info.label == "cli")
+
+        let sent = try await netctlRun("send", "-e", String(info.id), #"PING\r\n"#)
+        #expect(sent.stdout == "sent 6 bytes to socket \(info.id)\n")
+        let received = try await netctlRun("recv", String(info.id), "--wait", "2000")
+        #expect(received.stdout == "PING\r\n")
+
+        let piped = try await run(netctl, ["--socket", socket, "send", String(info.id)], stdin: "from stdin", folder: folder.path)
+        #expect(piped.status == 0)
+        let json = try await netctlRun("--json", "recv", String(info.id), "--wait", "2000", "--encoding", "hex")
+        let read = try JSONDecoder().decode(SocketReadMethod.Result.self, from: Data(json.stdout.utf8))
+        #expect(read.data == Data("from stdin".utf8).map { String(format: "%02x", $0) }.joined())
+
+        let listed = try await netctlRun("ls")
+        #expect(listed.stdout.contains("127.0.0.1:\(peer.port)"))
+        #expect(listed.stdout.contains("cli"))
+        let shown = try await netctlRun("get", String(info.id))
+        #expect(shown.stdout.hasPrefix("socket \(info.id) (client, tcp) open"))
+
+        let closed = try await netctlRun("close", String(info.id))
+        #expect(closed.stdout == "socket \(info.id) closed\n")
+        let again = try await netctlRun("send", String(info.id), "x")
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("-32003"))
+        let missing = try await netctlRun("get", "424242")
+        #expect(missing.status == 1)
+        let usage = try await netctlRun("connect", "no-port-here")
+        #expect(usage.status == 2)
+
+        netd.signal(SIGTERM)
+        #expect(try await netd.wait().status == 0)
+    }
+
+    @Test func listenAcceptAndWatch() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path + "/netd.sock"
+        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        let netctl = try Binaries.path("netctl")
+        func netctlRun(_ arguments: String...) async throws -> ProcessOutput {
+            try await run(netctl, ["--socket", socket] + arguments, folder: folder.path)
+        }
+        let watch = try ChildProcess(netctl, ["--socket", socket, "--json", "watch", "--type", "connection", "--count", "1"], folder: folder.path)
+        // Wait until the watcher has subscribed: it shows up as a second client.
+        let client = try await NetdClient.connect(socketPath: socket)
+        #expect(try await eventually { try await client.call(StatusMethod.self).clients >= 2 })
+        await client.close()
+
+        let listening = try await netctlRun("--json", "listen", "127.0.0.1:0")
+        let server = try JSONDecoder().decode(ServerInfo.self, from: Data(listening.stdout.utf8))
+        let port = try #require(server.local?.port)
+        let empty = try await netctlRun("accept", String(server.id))
+        #expect(empty.stdout == "no connection waiting on server \(server.id)\n")
+        _ = try await netctlRun("connect", "127.0.0.1:\(port)")
+        let accepted = try await netctlRun("accept", String(server.id), "--wait", "2000")
+        #expect(accepted.stdout.hasPrefix("socket "))
+        #expect(accepted.stdout.contains("accepted from 127.0.0.1:"))
+
+        let watched = try await watch.wait(limit: .seconds(20))
+        #expect(watched.status == 0)
+        let event = try JSONDecoder().decode(JSONValue.self, from: Data(watched.stdout.utf8))
+        #expect(event["type"] == .string("connection"))
+        #expect(event["id"] == .integer(server.id))
+
+        let closedServer = try await netctlRun("close", String(server.id), "--connections")
+        #expect(closedServer.stdout == "server \(server.id) closed\n")
+        netd.signal(SIGTERM)
+        #expect(try await netd.wait().status == 0)
+    }
+}
