@@ -30,6 +30,15 @@ struct Netd: AsyncParsableCommand {
     @Option(help: "Most RPC clients connected at once.")
     var maxClients: Int = 1024
 
+    @Option(help: "Unread bytes a socket buffers before netd stops reading from the peer.")
+    var maxBufferBytes: Int = 1 << 20
+
+    @Option(help: "Live sockets one user may hold.")
+    var maxSocketsPerUser: Int = 16384
+
+    @Option(help: "Accepted sockets a server holds for server.accept before it stops accepting.")
+    var maxPendingAccepts: Int = 128
+
     func validate() throws {
         guard parsedSocketMode != nil else { throw ValidationError("--socket-mode must be octal, such as 0600 or 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -37,6 +46,9 @@ struct Netd: AsyncParsableCommand {
         }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
         guard maxClients >= 1 else { throw ValidationError("--max-clients must be at least 1") }
+        guard maxBufferBytes >= 4096 else { throw ValidationError("--max-buffer-bytes must be at least 4096") }
+        guard maxSocketsPerUser >= 1 else { throw ValidationError("--max-sockets-per-user must be at least 1") }
+        guard maxPendingAccepts >= 1 else { throw ValidationError("--max-pending-accepts must be at least 1") }
     }
 
     private var parsedSocketMode: UInt32? {
@@ -59,6 +71,9 @@ struct Netd: AsyncParsableCommand {
         configuration.socketMode = parsedSocketMode ?? 0o600
         configuration.maxMessageBytes = maxMessageBytes
         configuration.maxClients = maxClients
+        configuration.limits.socketBufferBytes = maxBufferBytes
+        configuration.limits.socketsPerUser = maxSocketsPerUser
+        configuration.limits.pendingPerServer = maxPendingAccepts
 
         let daemon: Daemon
         do {

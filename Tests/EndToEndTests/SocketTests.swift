@@ -377,6 +377,23 @@ struct SocketTests {
         }
     }
 
+    @Test func aUserOverTheSocketLimitGetsMinus32007() async throws {
+        let peer = try await Peer.start(.echo)
+        defer { Task { await peer.close() } }
+        try await withRunningDaemon(configure: { $0.limits.socketsPerUser = 1 }) { netd in
+            try await netd.withClient { client in
+                let first = try await client.call(SocketConnectMethod.self, .init(port: peer.port, host: "127.0.0.1"))
+                #expect(await code { _ = try await client.call(SocketConnectMethod.self, .init(port: peer.port, host: "127.0.0.1")) }! == (-32007, "EMFILE"))
+                _ = try await client.call(SocketCloseMethod.self, .init(id: first.id))
+                // Closing gives the place back.
+                let reopened = await eventually {
+                    (try? await client.call(SocketConnectMethod.self, .init(port: peer.port, host: "127.0.0.1"))) != nil
+                }
+                #expect(reopened)
+            }
+        }
+    }
+
     @Test func historyRecordsEverySocketWithExactCountsAtClose() async throws {
         let peer = try await Peer.start(.echo)
         defer { Task { await peer.close() } }
