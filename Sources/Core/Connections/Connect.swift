@@ -12,6 +12,8 @@ extension ConnectionManager {
     /// the addresses found), and answers once connected and recorded.
     func connect(_ params: SocketConnectMethod.Params, context: RequestContext) async throws(ResponseError) -> SocketInfo {
         let owner = Owner(uid: context.peer.uid, pid: context.peer.pid)
+        if let path = params.path { try CallerAccess.checkConnect(path, for: context) }
+        if let localPort = params.localPort { try CallerAccess.checkPort(localPort, for: context) }
         try reservePlace(for: owner.uid)
         let id = allocateID()
         let kind: Kind = params.path == nil ? .tcp : .unix

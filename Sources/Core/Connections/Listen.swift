@@ -12,6 +12,8 @@ extension ConnectionManager {
     /// sockets owned by the server's owner and wait for `server.accept`.
     func listen(_ params: ServerListenMethod.Params, context: RequestContext) async throws(ResponseError) -> ServerInfo {
         let owner = Owner(uid: context.peer.uid, pid: context.peer.pid)
+        if let path = params.path { try CallerAccess.checkCreate(path, for: context) }
+        if let port = params.port { try CallerAccess.checkPort(port, for: context) }
         let id = allocateID()
         let kind: Kind = params.path == nil ? .tcp : .unix
         let backlog = params.backlog ?? 511
