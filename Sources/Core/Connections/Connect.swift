@@ -56,9 +56,6 @@ extension ConnectionManager {
             events.publish(type: "error", id: id, owner: owner, at: now, fields: ["error": .object(["code": .string(failure.code), "message": .string(failure.message)])])
             events.publish(type: "close", id: id, owner: owner, at: now, fields: ["hadError": .bool(true)])
             await history.waitUntilCommitted(sequence)
-            if failure.code == "ENOTFOUND" || failure.code == "EAI_AGAIN" {
-                throw ResponseError(code: .lookupFailed, message: failure.message, data: .object(["code": .string(failure.code), "id": .integer(id)]))
-            }
             throw SocketErrors.response(failure, id: id, target: target)
         }
 

@@ -48,9 +48,6 @@ extension ConnectionManager {
             history.enqueue(.insert(record))
             let last = history.enqueue(.event(EventRecord(connectionID: id, at: record.closedAt!, type: "error", detail: Self.json(["code": .string(failure.code), "message": .string(failure.message)]))))
             await history.waitUntilCommitted(last)
-            if failure.code == "ENOTFOUND" || failure.code == "EAI_AGAIN" {
-                throw ResponseError(code: .lookupFailed, message: failure.message, data: .object(["code": .string(failure.code), "id": .integer(id)]))
-            }
             throw SocketErrors.response(failure, id: id, target: target)
         }
         register(server)

@@ -38,7 +38,9 @@ enum SocketErrors {
             }
         var data: [String: JSONValue] = ["code": .string(failure.code)]
         if let id { data["id"] = .integer(id) }
-        return ResponseError(code: code, message: "\(failure.message) \(target)", data: .object(data))
+        // A lookup failure's message names the host already.
+        let message = code == .lookupFailed ? failure.message : "\(failure.message) \(target)"
+        return ResponseError(code: code, message: message, data: .object(data))
     }
 
     static func invalidState(_ code: String, _ message: String) -> ResponseError {
