@@ -157,6 +157,8 @@ struct RobustnessTests {
     @Test func clientsOverTheLimitAreToldAndClosed() async throws {
         try await withRunningDaemon(configure: { $0.maxClients = 2 }) { netd in
             try await netd.withClient { first in
+                // An answered call means netd has admitted this client; only then count.
+                #expect(try await first.call(PingMethod.self).pong)
                 try await netd.withClient { second in
                     #expect(try await second.call(StatusMethod.self).clients == 2)
                     try await withRawConnection(netd.socketPath) { third in
