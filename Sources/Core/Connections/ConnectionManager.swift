@@ -216,16 +216,21 @@ public final class ConnectionManager: Sendable {
         (try? String(decoding: JSONCoding.encoder().encode(JSONValue.object(object)), as: UTF8.self)) ?? "{}"
     }
 
+    /// Stops a server listening and records it; nothing happens if it was closed already.
+    func close(_ server: ManagedServer) async {
+        let now = Self.now()
+        guard await server.close(at: now) else { return }
+        history.enqueue(.update(id: server.id, .init(state: ServerState.closed.rawValue, closedAt: now, accepted: server.acceptedCount)))
+        history.enqueue(.event(EventRecord(connectionID: server.id, at: now, type: "close", detail: Self.json(["hadError": .bool(false)]))))
+        events.publish(type: "close", id: server.id, owner: server.owner, at: now, fields: ["hadError": .bool(false)])
+    }
+
     // MARK: Shutdown
 
     /// Closes every socket and server, for netd's shutdown; their records close as usual.
     func closeAll() async {
         let (sockets, servers) = registry.withLock { (Array($0.sockets.values), Array($0.servers.values)) }
-        let now = Self.now()
-        for server in servers where await server.close(at: now) {
-            history.enqueue(.update(id: server.id, .init(state: ServerState.closed.rawValue, closedAt: now, accepted: server.acceptedCount)))
-            history.enqueue(.event(EventRecord(connectionID: server.id, at: now, type: "close", detail: Self.json(["hadError": .bool(false)]))))
-        }
+        for server in servers { await close(server) }
         for socket in sockets { socket.closeNow() }
         for socket in sockets { try? await socket.channel.closeFuture.get() }
     }

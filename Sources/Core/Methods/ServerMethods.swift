@@ -1,5 +1,4 @@
 import NetdProtocol
-import NetdStore
 
 /// `server.*`: thin handlers over ``ConnectionManager`` and ``ManagedServer``.
 struct ServerMethods: Sendable {
@@ -21,12 +20,7 @@ struct ServerMethods: Sendable {
         }
         table.on(ServerCloseMethod.self) { params, context in
             let server = try manager.server(params.id, for: context)
-            let now = ConnectionManager.now()
-            if await server.close(at: now) {
-                manager.history.enqueue(.update(id: server.id, .init(state: ServerState.closed.rawValue, closedAt: now, accepted: server.acceptedCount)))
-                manager.history.enqueue(.event(EventRecord(connectionID: server.id, at: now, type: "close", detail: ConnectionManager.json(["hadError": .bool(false)]))))
-                manager.events.publish(type: "close", id: server.id, owner: server.owner, at: now, fields: ["hadError": .bool(false)])
-            }
+            await manager.close(server)
             if params.closeConnections == true {
                 for socket in manager.sockets(for: context) where socket.serverID == server.id {
                     await socket.close(reset: false)
