@@ -91,4 +91,56 @@ struct NetctlSocketTests {
         netd.signal(SIGTERM)
         #expect(try await netd.wait().status == 0)
     }
+
+    /// What the issue promises a person at a shell: talk to a local redis-server and an HTTP
+    /// server with netctl alone.
+    @Test func netctlAloneTalksToRedisAndToAnHTTPServer() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path + "/netd.sock"
+        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        let redisSocket = folder.path + "/redis.sock"
+        let redis = try ChildProcess(
+            "/usr/bin/redis-server",
+            ["--port", "0", "--unixsocket", redisSocket, "--save", "", "--appendonly", "no", "--dir", folder.path],
+            folder: folder.path)
+        let web = try await Peer.start(.http)
+        defer { Task { await web.close() } }
+        let netctl = try Binaries.path("netctl")
+        func netctlRun(_ arguments: String...) async throws -> ProcessOutput {
+            try await run(netctl, ["--socket", socket] + arguments, folder: folder.path)
+        }
+        #expect(await eventually { FileManager.default.fileExists(atPath: redisSocket) })
+
+        // Redis over its Unix socket: SET, then GET, in RESP typed by hand.
+        let connected = try await netctlRun("--json", "connect", redisSocket)
+        #expect(connected.status == 0, "\(connected.stderr)")
+        let id = String(try JSONDecoder().decode(SocketInfo.self, from: Data(connected.stdout.utf8)).id)
+        _ = try await netctlRun("send", "-e", id, #"SET greeting "hello there"\r\n"#)
+        #expect(try await netctlRun("recv", id, "--wait", "3000").stdout == "+OK\r\n")
+        _ = try await netctlRun("send", "-e", id, #"GET greeting\r\n"#)
+        #expect(try await netctlRun("recv", id, "--wait", "3000").stdout == "$11\r\nhello there\r\n")
+        #expect(try await netctlRun("close", id).status == 0)
+
+        // HTTP: a request typed with escapes, the response read until the server closes.
+        let http = try await netctlRun("--json", "connect", "127.0.0.1:\(web.port)")
+        let httpID = String(try JSONDecoder().decode(SocketInfo.self, from: Data(http.stdout.utf8)).id)
+        _ = try await netctlRun("send", "-e", httpID, #"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"#)
+        var response = ""
+        for _ in 0..<20 {
+            let part = try await netctlRun("recv", httpID, "--wait", "3000")
+            #expect(part.status == 0, "\(part.stderr)")
+            response += part.stdout
+            if part.stderr.contains("the peer has ended") { break }
+        }
+        #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(response.hasSuffix("\r\n\r\nyou asked for GET /hello\n"))
+
+        // Started from the test runner, redis-server did not stop on SIGTERM (most likely a
+        // signal mask it inherits); it keeps no state here, so it is killed.
+        redis.signal(SIGKILL)
+        _ = try await redis.wait()
+        netd.signal(SIGTERM)
+        #expect(try await netd.wait().status == 0)
+    }
 }

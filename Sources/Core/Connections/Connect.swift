@@ -97,14 +97,16 @@ extension ConnectionManager {
         if params.noDelay == true { bootstrap = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1) }
         if params.keepAlive == true { bootstrap = bootstrap.channelOption(.socketOption(.so_keepalive), value: 1) }
         let port = params.port ?? 0
+        // A local address fixes the family: only remote addresses of that family can be reached from it.
+        let localFamily = params.localAddress.map { $0.contains(":") ? 6 : 4 }
         let addresses: Lookup.Addresses
         do {
-            addresses = try await Lookup.resolve(host: host ?? "localhost", port: port, family: params.family ?? 0)
+            addresses = try await Lookup.resolve(host: host ?? "localhost", port: port, family: localFamily ?? params.family ?? 0)
         } catch {
             throw LookupFailure(code: error.systemCode ?? "ENOTFOUND", message: error.message)
         }
         if params.localAddress != nil || params.localPort != nil {
-            let wantsV6 = params.localAddress?.contains(":") ?? (addresses.v4.isEmpty)
+            let wantsV6 = localFamily.map { $0 == 6 } ?? addresses.v4.isEmpty
             let local = try SocketAddress(ipAddress: params.localAddress ?? (wantsV6 ? "::" : "0.0.0.0"), port: params.localPort ?? 0)
             bootstrap = bootstrap.bind(to: local)
         }

@@ -61,6 +61,13 @@ extension ConnectionManager {
     private func bind(_ params: ServerListenMethod.Params, server: ManagedServer, backlog: Int) async throws -> (any Channel, SocketFile?) {
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Int32(clamping: backlog))
+            // One accept per wake-up, so the gate can stop accepting at exactly the limit.
+            .serverChannelOption(.maxMessagesPerRead, value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptGate(server: server))
+                }
+            }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [weak self] child in
                 guard let self else { return child.close() }
@@ -109,6 +116,7 @@ extension ConnectionManager {
     /// Takes in a connection a server accepted (on the child's event loop).
     private func adopt(_ child: any Channel, server: ManagedServer) -> EventLoopFuture<Void> {
         guard server.admit() else {
+            server.dropUnclaimed()
             return child.close()
         }
         let owner = server.owner
@@ -116,6 +124,7 @@ extension ConnectionManager {
             try reservePlace(for: owner.uid)
         } catch {
             server.connectionClosed()
+            server.dropUnclaimed()
             return child.close()
         }
         let id = allocateID()
@@ -147,5 +156,26 @@ extension ConnectionManager {
             self.events.publish(type: "connection", id: server.id, owner: owner, at: now, fields: ["socket": .integer(id)])
             server.deliver(socket)
         }
+    }
+}
+
+/// Sits in a server's pipeline ahead of NIO's accept handler and counts each connection the
+/// kernel hands over; once the server holds its limit of unclaimed ones, it stops accepting on
+/// the spot, so the rest wait in the kernel's backlog (contract section 6).
+final class AcceptGate: ChannelInboundHandler {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+
+    private let server: ManagedServer
+
+    init(server: ManagedServer) {
+        self.server = server
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if server.countAccepted() {
+            try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+        }
+        context.fireChannelRead(data)
     }
 }

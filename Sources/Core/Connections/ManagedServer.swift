@@ -32,6 +32,8 @@ final class ManagedServer: Sendable {
         var nextToken: UInt64 = 0
         var live = 0
         var accepted: Int64 = 0
+        /// Connections taken from the kernel and not yet claimed (being set up, or in `pending`).
+        var unclaimed = 0
         var paused = false
         var closedAt: String?
     }
@@ -78,21 +80,36 @@ final class ManagedServer: Sendable {
     /// The total accepted so far.
     var acceptedCount: Int64 { state.withLock { $0.accepted } }
 
+    /// Counts a connection the kernel just handed over (on the server's event loop); true when
+    /// the server now holds its limit of unclaimed ones and must stop accepting.
+    func countAccepted() -> Bool {
+        state.withLock { state in
+            state.unclaimed += 1
+            guard state.unclaimed >= pendingLimit, !state.paused else { return false }
+            state.paused = true
+            return true
+        }
+    }
+
+    /// A counted connection was refused (`maxConnections`, the user's limit) instead of delivered.
+    func dropUnclaimed() {
+        state.withLock { $0.unclaimed = max(0, $0.unclaimed - 1) }
+        resumeAcceptingIfRoom()
+    }
+
     /// Hands a newly accepted socket to the oldest waiting `server.accept`, or queues it.
     func deliver(_ socket: ManagedSocket) {
-        let (waiter, pause): (CheckedContinuation<ManagedSocket?, Never>?, (any Channel)?) = state.withLock { state in
+        let waiter = state.withLock { state -> CheckedContinuation<ManagedSocket?, Never>? in
             if !state.waiters.isEmpty {
-                return (state.waiters.removeFirst().continuation, nil)
+                state.unclaimed = max(0, state.unclaimed - 1)
+                return state.waiters.removeFirst().continuation
             }
             state.pending.append(socket)
-            if state.pending.count >= pendingLimit, !state.paused, let channel = state.channel {
-                state.paused = true
-                return (nil, channel)
-            }
-            return (nil, nil)
+            return nil
         }
-        waiter?.resume(returning: socket)
-        pause?.setOption(.autoRead, value: false).whenComplete { _ in }
+        guard let waiter else { return }
+        waiter.resume(returning: socket)
+        resumeAcceptingIfRoom()
     }
 
     func connectionClosed() {
@@ -111,7 +128,10 @@ final class ManagedServer: Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let ready: ManagedSocket? = state.withLock { state in
-                    if !state.pending.isEmpty { return state.pending.removeFirst() }
+                    if !state.pending.isEmpty {
+                        state.unclaimed = max(0, state.unclaimed - 1)
+                        return state.pending.removeFirst()
+                    }
                     state.waiters.append((token, continuation))
                     return nil
                 }
@@ -136,14 +156,18 @@ final class ManagedServer: Sendable {
     }
 
     private func takePending() -> ManagedSocket? {
-        let socket = state.withLock { state in state.pending.isEmpty ? nil : state.pending.removeFirst() }
+        let socket = state.withLock { state -> ManagedSocket? in
+            guard !state.pending.isEmpty else { return nil }
+            state.unclaimed = max(0, state.unclaimed - 1)
+            return state.pending.removeFirst()
+        }
         if socket != nil { resumeAcceptingIfRoom() }
         return socket
     }
 
     private func resumeAcceptingIfRoom() {
         let channel = state.withLock { state -> (any Channel)? in
-            guard state.paused, state.pending.count < pendingLimit, state.closedAt == nil else { return nil }
+            guard state.paused, state.unclaimed < pendingLimit, state.closedAt == nil else { return nil }
             state.paused = false
             return state.channel
         }

@@ -43,6 +43,8 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private(set) var bytesRead: Int64 = 0
     private(set) var bytesWritten: Int64 = 0
     private(set) var failure: SocketFailure?
+    /// Someone (netd, or this handler) asked for the full close; otherwise NIO closed on its own.
+    private var closeRequested = false
     /// NIO asked to read while the buffer was full; the read is made once a client drains it.
     private var readHeld = false
     private var waiters: [UInt64: EventLoopPromise<Void>] = [:]
@@ -111,6 +113,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
             signal(.peerEnded)
             wakeWaiters()
             if outputEnded {
+                closeRequested = true
                 context.close(promise: nil)
             } else if !allowHalfOpen {
                 // Node ends its side too when the peer ends, unless allowHalfOpen.
@@ -121,11 +124,8 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if failure == nil {
-            let failure = SocketErrors.failure(error, syscall: "read")
-            self.failure = failure
-            signal(.failed(failure))
-        }
+        fail(SocketErrors.failure(error, syscall: "read"))
+        closeRequested = true
         context.close(promise: nil)
     }
 
@@ -134,6 +134,12 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // Our side had ended, so NIO closed on the peer's FIN without an inputClosed event.
             inputEnded = true
             signal(.peerEnded)
+        } else if !closeRequested && failure == nil {
+            // NIO closes by itself on a reset it does not report as an error (EPOLLHUP or
+            // EPOLLERR while nothing was being read). After the peer's FIN, Linux calls that
+            // RST EPIPE (a write reached a closed socket); before it, ECONNRESET.
+            let code = inputEnded ? "EPIPE" : "ECONNRESET"
+            fail(SocketFailure(code: code, message: "\(inputEnded ? "write" : "read") \(code)"))
         }
         closed = true
         idleCheck?.cancel()
@@ -141,6 +147,18 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         wakeWaiters()
         signal(.closed(hadError: failure != nil, bytesRead: bytesRead, bytesWritten: bytesWritten))
         context.fireChannelInactive()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if mode == .all { closeRequested = true }
+        context.close(mode: mode, promise: promise)
+    }
+
+    /// Records the first failure; later ones are consequences of it.
+    private func fail(_ failure: SocketFailure) {
+        guard self.failure == nil, !closed else { return }
+        self.failure = failure
+        signal(.failed(failure))
     }
 
     // MARK: Operations from RPC methods
@@ -216,7 +234,12 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context else { throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed") }
         let count = bytes.count
         let buffer = context.channel.allocator.buffer(bytes: bytes)
-        return context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().map {
+        let written = context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated()
+        // A write that fails closes the channel (NIO does so without an errorCaught).
+        written.whenFailure { error in
+            if !(error is ChannelError) { self.fail(SocketErrors.failure(error, syscall: "write")) }
+        }
+        return written.map {
             self.bytesWritten += Int64(count)
             self.lastActivity = .now()
             self.signal(.wrote(bytesRead: self.bytesRead, bytesWritten: self.bytesWritten))
@@ -241,6 +264,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         outputEnded = true
         if inputEnded {
+            closeRequested = true
             context.close(promise: promise)
         } else {
             context.close(mode: .output, promise: promise)

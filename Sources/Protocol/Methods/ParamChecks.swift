@@ -1,3 +1,5 @@
+import Foundation
+
 /// Range checks shared by the params of several methods; each throws -32602 naming the param.
 enum Check {
     static func port(_ value: Int?, _ name: String, allowZero: Bool) throws(ResponseError) {
@@ -21,6 +23,16 @@ enum Check {
         guard let value else { return }
         guard range.contains(value) else {
             throw .invalidParams("`\(name)` must be from \(range.lowerBound) to \(range.upperBound), not \(value)")
+        }
+    }
+
+    /// An IPv4 or IPv6 address literal (as Node's `localAddress` must be); names are not looked up.
+    static func ipAddress(_ value: String?, _ name: String) throws(ResponseError) {
+        guard let value else { return }
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET, value, &v4) == 1 || inet_pton(AF_INET6, value, &v6) == 1 else {
+            throw .invalidParams("`\(name)` must be an IPv4 or IPv6 address, not \"\(value)\"")
         }
     }
 

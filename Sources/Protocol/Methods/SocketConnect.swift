@@ -65,6 +65,7 @@ public enum SocketConnectMethod: RPCMethod {
                 guard port != nil else { throw .invalidParams("`port` (TCP) or `path` (Unix socket) is required") }
                 try Check.port(port, "port", allowZero: false)
                 try Check.port(localPort, "localPort", allowZero: true)
+                try Check.ipAddress(localAddress, "localAddress")
                 if let family, ![0, 4, 6].contains(family) {
                     throw .invalidParams("`family` must be 0, 4 or 6, not \(family)")
                 }

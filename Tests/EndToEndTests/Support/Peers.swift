@@ -13,6 +13,11 @@ enum Peer {
         case send([UInt8])
         /// Reads and keeps everything, never writes; `received` has it.
         case sink
+        /// Closes each connection fully as soon as it is accepted.
+        case closeAtOnce
+        /// Answers each HTTP/1.1 request (head up to the blank line) with `200 OK`, a body naming
+        /// the method and target, and `Connection: close`, then closes.
+        case http
     }
 
     /// A running peer; `close()` stops it.
@@ -61,6 +66,7 @@ private final class PeerHandler: ChannelInboundHandler {
 
     let behaviour: Peer.Behaviour
     let server: Peer.Server
+    private var request: [UInt8] = []
 
     init(behaviour: Peer.Behaviour, server: Peer.Server) {
         self.behaviour = behaviour
@@ -68,9 +74,14 @@ private final class PeerHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if case .send(let bytes) = behaviour {
+        switch behaviour {
+        case .send(let bytes):
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
             context.close(mode: .output, promise: nil)
+        case .closeAtOnce:
+            context.close(promise: nil)
+        case .echo, .sink, .http:
+            break
         }
         context.fireChannelActive()
     }
@@ -80,7 +91,24 @@ private final class PeerHandler: ChannelInboundHandler {
         switch behaviour {
         case .echo: context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         case .sink: server.received.withLock { $0.append(contentsOf: buffer.readableBytesView) }
-        case .send: break
+        case .http: answerHTTP(context: context, adding: buffer)
+        case .send, .closeAtOnce: break
+        }
+    }
+
+    private func answerHTTP(context: ChannelHandlerContext, adding buffer: ByteBuffer) {
+        request.append(contentsOf: buffer.readableBytesView)
+        let blankLine: [UInt8] = Array("\r\n\r\n".utf8)
+        guard request.count >= 4, let end = (0...request.count - 4).first(where: { Array(request[$0..<$0 + 4]) == blankLine }) else { return }
+        let head = String(decoding: request[..<end], as: UTF8.self)
+        let requestLine = head.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
+        let parts = requestLine.split(separator: " ")
+        let body = parts.count == 3 ? "you asked for \(parts[0]) \(parts[1])\n" : "bad request\n"
+        let status = parts.count == 3 ? "200 OK" : "400 Bad Request"
+        let response = "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        request.removeAll()
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
         }
     }
 
