@@ -145,6 +145,30 @@ struct FlowAndOptionsTests {
         }
     }
 
+    @Test func theBacklogIsTheKernelsQueueBehindAFullServer() async throws {
+        try await withRunningDaemon(configure: { $0.limits.pendingPerServer = 1 }) { netd in
+            try await netd.withClient { client in
+                let server = try await client.call(ServerListenMethod.self, .init(port: 0, host: "127.0.0.1", backlog: 1))
+                #expect(server.backlog == 1)
+                let port = try #require(server.local?.port)
+                // netd holds one unclaimed and stops accepting; Linux queues backlog + 1 more; the
+                // next handshake gets no answer and the connect times out.
+                var connected = 0
+                var failure: ResponseError?
+                for _ in 0..<8 where failure == nil {
+                    do {
+                        _ = try await client.call(SocketConnectMethod.self, .init(port: port, host: "127.0.0.1", timeoutMs: 500))
+                        connected += 1
+                    } catch let error as ResponseError {
+                        failure = error
+                    }
+                }
+                #expect(connected == 3)
+                #expect(failure?.systemCode == "ETIMEDOUT")
+            }
+        }
+    }
+
     @Test func writingToAPeerThatClosedGivesEPIPE() async throws {
         let peer = try await Peer.start(.closeAtOnce)
         defer { Task { await peer.close() } }
