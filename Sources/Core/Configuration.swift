@@ -14,6 +14,10 @@ public struct NetdConfiguration: Sendable {
     public var maxClients: Int = 1024
     /// Per-socket buffer, sockets per user, unclaimed accepted sockets per server.
     public var limits = ConnectionManager.Limits()
+    /// Keep closed records this long, pruning older ones periodically; nil keeps them forever.
+    public var retain: Duration?
+    /// History changes held in memory while the database cannot be written; beyond it they are given up (and counted).
+    public var historyQueueLimit = 200_000
 
     public init(socketPath: String, databasePath: String) {
         self.socketPath = socketPath

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NetdProtocol
 import NetdStore
@@ -32,7 +33,7 @@ public final class Daemon: Sendable {
             throw StartError(description: "cannot prepare the history database \(configuration.databasePath): \(error)")
         }
 
-        let writer = HistoryWriter(store: store, logger: logger)
+        let writer = HistoryWriter(store: store, logger: logger, queueLimit: configuration.historyQueueLimit)
         let events = EventHub()
         let manager: ConnectionManager
         do {
@@ -50,11 +51,19 @@ public final class Daemon: Sendable {
             counts: {
                 let (sockets, servers) = manager.counts
                 return (sockets: sockets, servers: servers, clients: clients.count)
+            },
+            history: {
+                let health = writer.health
+                return HistoryHealth(
+                    healthy: health.healthy, queued: health.queued, failures: health.failures,
+                    lastError: health.lastFailure, lastErrorAt: health.lastFailureAt.map(Timestamp.format),
+                    dropped: health.dropped + health.rejected, lastCommitAt: health.lastCommitAt.map(Timestamp.format))
             }
         ).register(in: &table)
         SocketMethods(manager: manager).register(in: &table)
         ServerMethods(manager: manager).register(in: &table)
         EventMethods(hub: events).register(in: &table)
+        HistoryMethods(manager: manager, store: store).register(in: &table)
 
         let server: RPCServer
         do {
@@ -75,6 +84,7 @@ public final class Daemon: Sendable {
                 // server closes (their records with them), then history is flushed, then the store closes.
                 .init(service: StoreService(store: store, logger: logger)),
                 .init(service: HistoryService(writer: writer)),
+                .init(service: RetentionService(store: store, retain: configuration.retain, logger: logger)),
                 .init(service: ConnectionsService(manager: manager)),
                 .init(service: server),
             ],
@@ -111,6 +121,34 @@ struct HistoryService: Service {
             await writer.run()
         } onGracefulShutdown: {
             writer.stop()
+        }
+    }
+}
+
+/// Prunes closed records older than `--retain`, at start and then periodically (a tenth of the
+/// retention period, between a second and an hour), in batches that never hold the writer long.
+struct RetentionService: Service {
+    let store: HistoryStore
+    let retain: Duration?
+    let logger: Logger
+
+    func run() async throws {
+        guard let retain else {
+            try? await gracefulShutdown()
+            return
+        }
+        let interval = min(max(retain / 10, .seconds(1)), .seconds(3600))
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let cutoff = Date().addingTimeInterval(-Double(retain.components.seconds) - Double(retain.components.attoseconds) / 1e18)
+            do {
+                let deleted = try await store.prune(closedBefore: Timestamp.format(cutoff))
+                if deleted > 0 {
+                    logger.info("pruned history by --retain", metadata: ["history.deleted": "\(deleted)"])
+                }
+            } catch {
+                logger.error("cannot prune history; will try again", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 }

@@ -20,6 +20,10 @@ public enum MethodRegistry {
         ServerListMethod.self,
         EventsSubscribeMethod.self,
         EventsUnsubscribeMethod.self,
+        HistoryQueryMethod.self,
+        HistoryGetMethod.self,
+        HistoryPruneMethod.self,
+        HistoryStatsMethod.self,
     ]
 
     /// Every method's name, in registry order.

@@ -52,7 +52,8 @@ public final class HistoryStore: Sendable {
         try pool.close()
     }
 
-    /// Closes the records a previous run left open: `error_code` `ELOST`, closed when they were last active.
+    /// Closes the records a previous run left open: `error_code` `ELOST`, closed at their last
+    /// recorded activity or event, whichever is later.
     ///
     /// - Returns: how many records were closed.
     @discardableResult
@@ -63,7 +64,9 @@ public final class HistoryStore: Sendable {
             try db.execute(sql: """
                 UPDATE connections
                 SET state = 'closed',
-                    closed_at = COALESCE(last_activity_at, opened_at),
+                    closed_at = MAX(
+                        COALESCE(last_activity_at, opened_at),
+                        COALESCE((SELECT MAX(at) FROM events WHERE connection_id = connections.id), opened_at)),
                     error_code = 'ELOST',
                     error_message = 'netd stopped before this connection was closed'
                 WHERE closed_at IS NULL

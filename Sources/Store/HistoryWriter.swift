@@ -7,6 +7,11 @@ import Synchronization
 /// applies everything queued so far in one transaction, so the data path never waits on SQLite.
 /// Byte counts are coalesced per record and written at most once a second, and exactly at close.
 ///
+/// When the database cannot be written (disk full, file made read-only), nothing waits on it:
+/// changes stay queued and are retried every second until they land, and callers waiting for a
+/// commit are let go. Only if the queue reaches its limit are further changes given up, and
+/// counted (``health``).
+///
 /// - Important: Every method may be called from any thread. ``run()`` must be running for changes to land.
 public final class HistoryWriter: Sendable {
     /// A change to the history, applied in the order queued.
@@ -72,27 +77,58 @@ public final class HistoryWriter: Sendable {
         var waiters: [(UInt64, CheckedContinuation<Void, Never>)] = []
         var failures: Int = 0
         var lastFailure: String?
+        var lastFailureAt: Date?
+        var lastCommitAt: Date?
+        /// The last attempt failed; cleared by the next success.
+        var failing = false
+        /// Changes given up because the queue was full, and changes the database refused
+        /// (a constraint, such as an event for a record pruned meanwhile).
+        var dropped: Int = 0
+        var rejected: Int = 0
         var stopping = false
+    }
+
+    /// What ``health`` reports.
+    public struct Health: Sendable, Hashable {
+        public var healthy: Bool
+        public var queued: Int
+        public var failures: Int
+        public var lastFailure: String?
+        public var lastFailureAt: Date?
+        public var lastCommitAt: Date?
+        public var dropped: Int
+        public var rejected: Int
     }
 
     private let pool: DatabasePool
     private let logger: Logger
+    private let queueLimit: Int
+    private let retryInterval: Duration
     private let state = Mutex(State())
     private let doorbell: AsyncStream<Void>.Continuation
     private let rings: AsyncStream<Void>
 
-    public init(store: HistoryStore, logger: Logger) {
+    /// - Parameters:
+    ///   - queueLimit: changes held while the database cannot be written; beyond it they are given up.
+    ///   - retryInterval: how long to wait after a failed write before trying again.
+    public init(store: HistoryStore, logger: Logger, queueLimit: Int = 200_000, retryInterval: Duration = .seconds(1)) {
         self.pool = store.pool
         self.logger = logger
+        self.queueLimit = queueLimit
+        self.retryInterval = retryInterval
         (rings, doorbell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Queues a change; returns its sequence number, for ``waitUntilCommitted(_:)``.
     @discardableResult
     public func enqueue(_ change: Change) -> UInt64 {
-        let sequence = state.withLock { state in
-            state.queued.append(change)
+        let sequence = state.withLock { state -> UInt64 in
             state.queuedSequence += 1
+            if state.queued.count >= queueLimit {
+                state.dropped += 1
+            } else {
+                state.queued.append(change)
+            }
             return state.queuedSequence
         }
         doorbell.yield()
@@ -116,9 +152,14 @@ public final class HistoryWriter: Sendable {
         }
     }
 
-    /// Failed transactions so far, and the last reason.
-    public var health: (failures: Int, lastFailure: String?) {
-        state.withLock { ($0.failures, $0.lastFailure) }
+    /// Whether history is being written, how far behind it is, and what it has lost.
+    public var health: Health {
+        state.withLock {
+            Health(
+                healthy: !$0.failing, queued: $0.queued.count + $0.counters.count, failures: $0.failures,
+                lastFailure: $0.lastFailure, lastFailureAt: $0.lastFailureAt, lastCommitAt: $0.lastCommitAt,
+                dropped: $0.dropped, rejected: $0.rejected)
+        }
     }
 
     /// Writes until ``stop()``; a ticker flushes byte counts every second.
@@ -131,10 +172,24 @@ public final class HistoryWriter: Sendable {
         }
         defer { ticker.cancel() }
         for await _ in rings {
-            await flush()
-            if state.withLock({ $0.stopping && $0.queued.isEmpty }) { break }
+            let written = await flush()
+            if state.withLock({ $0.stopping && ($0.queued.isEmpty || $0.failing) }) { break }
+            if !written {
+                // Give the disk a moment instead of failing again on every change queued.
+                try? await Task.sleep(for: retryInterval)
+            }
         }
-        await flush()
+        if !state.withLock({ $0.failing }) { await flush() }
+        let lost = state.withLock { state -> Int in
+            guard state.failing else { return 0 }
+            let count = state.queued.count
+            state.dropped += count
+            state.queued.removeAll()
+            return count
+        }
+        if lost > 0 {
+            logger.error("stopping with history unwritten; these changes are lost", metadata: ["history.lost": "\(lost)"])
+        }
     }
 
     /// Writes what is queued, then ends ``run()``.
@@ -144,7 +199,9 @@ public final class HistoryWriter: Sendable {
         doorbell.finish()
     }
 
-    private func flush() async {
+    /// Writes what is queued; false if the database refused the transaction.
+    @discardableResult
+    private func flush() async -> Bool {
         let (changes, counters, sequence) = state.withLock { state in
             defer {
                 state.queued.removeAll(keepingCapacity: true)
@@ -154,28 +211,67 @@ public final class HistoryWriter: Sendable {
         }
         if !changes.isEmpty || !counters.isEmpty {
             do {
-                try await pool.write { db in
-                    for change in changes { try Self.apply(change, db) }
+                let rejected = try await pool.write { db -> Int in
+                    var rejected = 0
+                    for change in changes {
+                        do {
+                            try Self.apply(change, db)
+                        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                            // One bad change must not hold back the rest forever.
+                            rejected += 1
+                        }
+                    }
                     for (id, counts) in counters {
                         try db.execute(
                             sql: "UPDATE connections SET bytes_read = ?, bytes_written = ?, last_activity_at = ? WHERE id = ? AND closed_at IS NULL",
                             arguments: [counts.read, counts.written, counts.at, id])
                     }
+                    return rejected
+                }
+                let recovered = state.withLock { state in
+                    defer {
+                        state.failing = false
+                        state.lastCommitAt = Date()
+                        state.rejected += rejected
+                    }
+                    return state.failing
+                }
+                if recovered {
+                    logger.notice("history is being written again", metadata: ["history.changes": "\(changes.count)"])
+                }
+                if rejected > 0 {
+                    logger.warning("history refused changes", metadata: ["history.rejected": "\(rejected)"])
                 }
             } catch {
-                // The changes are kept and tried again with the next batch, in order.
-                logger.error("cannot write history; will retry", metadata: ["error": "\(error)", "history.changes": "\(changes.count)"])
-                state.withLock { state in
-                    state.failures += 1
-                    state.lastFailure = String(describing: error)
-                    state.queued.insert(contentsOf: changes, at: 0)
-                    for (id, counts) in counters where state.counters[id] == nil { state.counters[id] = counts }
+                // The changes are kept and tried again, in order, ahead of newer ones.
+                let first = state.withLock { state in
+                    defer {
+                        state.failing = true
+                        state.failures += 1
+                        state.lastFailure = Self.reason(error)
+                        state.lastFailureAt = Date()
+                        state.queued.insert(contentsOf: changes, at: 0)
+                        for (id, counts) in counters where state.counters[id] == nil { state.counters[id] = counts }
+                    }
+                    return !state.failing
                 }
-                if state.withLock({ $0.stopping }) { release(upTo: sequence) }
-                return
+                logger.log(
+                    level: first ? .error : .debug, "cannot write history; retrying every \(retryInterval)",
+                    metadata: ["error": "\(Self.reason(error))", "history.queued": "\(changes.count)"])
+                // Nobody waits on a database that cannot be written: the records land when it can be.
+                release(upTo: sequence)
+                return false
             }
         }
         release(upTo: sequence)
+        return true
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            return "\(error.resultCode): \(error.message ?? "")"
+        }
+        return String(describing: error)
     }
 
     private func release(upTo sequence: UInt64) {
@@ -227,7 +323,7 @@ public final class HistoryWriter: Sendable {
 
 extension HistoryStore {
     /// One record by id, or nil.
-    public func record(id: Int64) throws -> ConnectionRecord? {
-        try pool.read { db in try ConnectionRecord.fetchOne(db, key: id) }
+    public func record(id: Int64) async throws -> ConnectionRecord? {
+        try await pool.read { db in try ConnectionRecord.fetchOne(db, key: id) }
     }
 }

@@ -39,6 +39,12 @@ struct Netd: AsyncParsableCommand {
     @Option(help: "Accepted sockets a server holds for server.accept before it stops accepting.")
     var maxPendingAccepts: Int = 128
 
+    @Option(help: "Delete closed records older than this, checked periodically: 30d, 12h, 90m (default: keep all).")
+    var retain: String?
+
+    @Option(help: "History changes held in memory while the database cannot be written; beyond it they are given up and counted.")
+    var maxHistoryQueue: Int = 200_000
+
     func validate() throws {
         guard parsedSocketMode != nil else { throw ValidationError("--socket-mode must be octal, such as 0600 or 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -49,6 +55,10 @@ struct Netd: AsyncParsableCommand {
         guard maxBufferBytes >= 4096 else { throw ValidationError("--max-buffer-bytes must be at least 4096") }
         guard maxSocketsPerUser >= 1 else { throw ValidationError("--max-sockets-per-user must be at least 1") }
         guard maxPendingAccepts >= 1 else { throw ValidationError("--max-pending-accepts must be at least 1") }
+        if let retain, (DurationText.milliseconds(retain) ?? 0) < 1000 {
+            throw ValidationError("--retain must be a duration of at least a second, such as 30d, 12h or 90m")
+        }
+        guard maxHistoryQueue >= 1000 else { throw ValidationError("--max-history-queue must be at least 1000") }
     }
 
     private var parsedSocketMode: UInt32? {
@@ -74,6 +84,11 @@ struct Netd: AsyncParsableCommand {
         configuration.limits.socketBufferBytes = maxBufferBytes
         configuration.limits.socketsPerUser = maxSocketsPerUser
         configuration.limits.pendingPerServer = maxPendingAccepts
+        configuration.retain = retain.flatMap(DurationText.milliseconds).map { .milliseconds($0) }
+        configuration.historyQueueLimit = maxHistoryQueue
+        // A file size limit (or a full disk) must fail history writes, which netd reports and
+        // retries, not kill netd with SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
 
         let daemon: Daemon
         do {

@@ -63,8 +63,33 @@ import Testing
         let status = StatusMethod.Result(
             version: "0.1.0", pid: 42, uptimeMs: 1500, socket: "/tmp/netd-0/netd.sock",
             database: "/root/.local/state/netd/history.sqlite3", sockets: 2, servers: 1, clients: 3,
-            caller: .init(uid: 1000, pid: 77, admin: false))
-        #expect(try json(status) == #"{"caller":{"admin":false,"pid":77,"uid":1000},"clients":3,"database":"/root/.local/state/netd/history.sqlite3","pid":42,"servers":1,"socket":"/tmp/netd-0/netd.sock","sockets":2,"uptimeMs":1500,"version":"0.1.0"}"#)
+            caller: .init(uid: 1000, pid: 77, admin: false),
+            history: .init(healthy: true, queued: 0, failures: 0, lastError: nil, lastErrorAt: nil, dropped: 0, lastCommitAt: "2026-11-25T10:00:00.000Z"))
+        #expect(try json(status) == #"{"caller":{"admin":false,"pid":77,"uid":1000},"clients":3,"database":"/root/.local/state/netd/history.sqlite3","history":{"dropped":0,"failures":0,"healthy":true,"lastCommitAt":"2026-11-25T10:00:00.000Z","lastError":null,"lastErrorAt":null,"queued":0},"pid":42,"servers":1,"socket":"/tmp/netd-0/netd.sock","sockets":2,"uptimeMs":1500,"version":"0.1.0"}"#)
+    }
+
+    @Test func historyRecordsAreSocketsOrServers() throws {
+        let server = HistoryRecord.server(ServerInfo(
+            id: 3, kind: .unix, state: .closed, local: .unix("/tmp/s.sock"), backlog: 511, connections: 0, accepted: 2,
+            pending: 0, maxConnections: nil, label: nil, owner: Owner(uid: 0, pid: 9), openedAt: "2026-11-25T10:00:00.000Z",
+            closedAt: "2026-11-25T10:00:01.000Z", error: nil))
+        let text = try json(server)
+        #expect(text == #"{"accepted":2,"backlog":511,"closedAt":"2026-11-25T10:00:01.000Z","connections":0,"error":null,"id":3,"kind":"unix","label":null,"local":{"path":"/tmp/s.sock"},"maxConnections":null,"openedAt":"2026-11-25T10:00:00.000Z","owner":{"pid":9,"uid":0},"pending":0,"role":"server","state":"closed"}"#)
+        #expect(try JSONDecoder().decode(HistoryRecord.self, from: Data(text.utf8)) == server)
+        let result = HistoryQueryMethod.Result(items: [], next: nil)
+        #expect(try json(result) == #"{"items":[],"next":null}"#)
+    }
+
+    @Test func statsGroupsAreFlat() throws {
+        let group = StatsGroup(
+            key: .string("localhost:6379"),
+            summary: StatsSummary(
+                connections: 3, open: 1, failed: 1, errors: ["ECONNREFUSED": 1], bytesRead: 10, bytesWritten: 20,
+                durationMs: .init(sorted: [5, 7])))
+        let text = try json(group)
+        #expect(text == #"{"bytesRead":10,"bytesWritten":20,"connections":3,"durationMs":{"max":7,"p50":5,"p90":7,"p99":7},"errors":{"ECONNREFUSED":1},"failed":1,"key":"localhost:6379","open":1}"#)
+        #expect(try JSONDecoder().decode(StatsGroup.self, from: Data(text.utf8)) == group)
+        #expect(try json(StatsSummary.Percentiles(sorted: [])) == #"{"max":null,"p50":null,"p90":null,"p99":null}"#)
     }
 
     @Test func methodsResult() throws {

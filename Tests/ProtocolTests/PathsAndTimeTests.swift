@@ -35,3 +35,18 @@ import Testing
         #expect(Timestamp.parse("yesterday") == nil)
     }
 }
+
+@Suite struct DurationTextTests {
+    @Test(arguments: [
+        ("30d", 30 * 86_400_000), ("12h", 43_200_000), ("90m", 5_400_000), ("45s", 45_000), ("500ms", 500),
+        ("1h30m", 5_400_000), ("2w", 1_209_600_000), ("0s", 0),
+    ] as [(String, Int64)])
+    func parses(text: String, milliseconds: Int64) {
+        #expect(DurationText.milliseconds(text) == milliseconds)
+    }
+
+    @Test(arguments: ["", "30", "d", "1x", "-5m", "1.5h", "1h 30m", "99999999999999999999d", "5mm"])
+    func refuses(text: String) {
+        #expect(DurationText.milliseconds(text) == nil)
+    }
+}

@@ -89,19 +89,35 @@ public final class ConnectionManager: Sendable {
     }
 
     /// A socket that is no longer held in memory, from the history database.
-    func archivedSocket(_ id: Int64, for context: RequestContext) throws(ResponseError) -> SocketInfo {
+    func archivedSocket(_ id: Int64, for context: RequestContext) async throws(ResponseError) -> SocketInfo {
+        guard case .socket(let socket) = try await historyRecord(id, for: context) else {
+            throw .netd(.notFound, nil, "no socket \(id)")
+        }
+        return socket
+    }
+
+    /// A record of history in the API's shape, as it is now: from memory while netd holds it
+    /// (exact counts), else from the database. -32001 if it never existed or is not the caller's.
+    func historyRecord(_ id: Int64, for context: RequestContext) async throws(ResponseError) -> HistoryRecord {
+        if let held = await heldRecord(id), visible(held.owner, to: context) { return held.record }
         let record: ConnectionRecord?
         do {
-            record = try store.record(id: id)
+            record = try await store.record(id: id)
         } catch {
             throw .internalError("cannot read history: \(error)")
         }
-        guard let record, record.role != Role.server.rawValue,
-            context.isAdmin || record.ownerUID == context.peer.uid
-        else {
-            throw .netd(.notFound, nil, "no socket \(id)")
+        guard let record, context.isAdmin || record.ownerUID == context.peer.uid else {
+            throw .netd(.notFound, nil, "no record \(id)")
         }
-        return SocketInfo(record)
+        return HistoryRecord(record)
+    }
+
+    /// The socket or server with this id if netd still holds it, in the API's shape.
+    func heldRecord(_ id: Int64) async -> (record: HistoryRecord, owner: Owner)? {
+        let (socket, server) = registry.withLock { ($0.sockets[id], $0.servers[id]) }
+        if let socket { return (.socket(await socket.info()), socket.owner) }
+        if let server { return (.server(server.info()), server.owner) }
+        return nil
     }
 
     func sockets(for context: RequestContext) -> [ManagedSocket] {
@@ -239,16 +255,43 @@ public final class ConnectionManager: Sendable {
 extension SocketInfo {
     /// A socket from its history record.
     init(_ record: ConnectionRecord) {
-        let local: Endpoint? =
-            record.localPath.map(Endpoint.unix) ?? record.localAddress.flatMap { address in record.localPort.map { .tcp(address, $0) } }
-        let remote: Endpoint? =
-            record.remotePath.map(Endpoint.unix) ?? record.remoteAddress.flatMap { address in record.remotePort.map { .tcp(address, $0) } }
         self.init(
             id: record.id, role: Role(rawValue: record.role) ?? .client, kind: Kind(rawValue: record.kind) ?? .tcp,
-            state: SocketState(rawValue: record.state) ?? .closed, local: local, remote: remote, host: record.host,
-            server: record.serverID, label: record.label, owner: Owner(uid: record.ownerUID, pid: record.ownerPID ?? 0),
+            state: SocketState(rawValue: record.state) ?? .closed, local: record.localEndpoint, remote: record.remoteEndpoint,
+            host: record.host, server: record.serverID, label: record.label, owner: record.owner,
             bytesRead: record.bytesRead, bytesWritten: record.bytesWritten, buffered: 0, openedAt: record.openedAt,
-            closedAt: record.closedAt,
-            error: record.errorCode.map { SocketFailure(code: $0, message: record.errorMessage ?? $0) })
+            closedAt: record.closedAt, error: record.failure)
     }
+}
+
+extension ServerInfo {
+    /// A server from its history record; live counts (`connections`, `pending`) are 0 there.
+    init(_ record: ConnectionRecord) {
+        self.init(
+            id: record.id, kind: Kind(rawValue: record.kind) ?? .tcp,
+            state: ServerState(rawValue: record.state) ?? .closed, local: record.localEndpoint,
+            backlog: record.backlog ?? 0, connections: 0, accepted: record.accepted ?? 0, pending: 0,
+            maxConnections: record.maxConnections, label: record.label, owner: record.owner,
+            openedAt: record.openedAt, closedAt: record.closedAt, error: record.failure)
+    }
+}
+
+extension HistoryRecord {
+    init(_ record: ConnectionRecord) {
+        self = record.role == Role.server.rawValue ? .server(ServerInfo(record)) : .socket(SocketInfo(record))
+    }
+}
+
+extension ConnectionRecord {
+    var localEndpoint: Endpoint? {
+        localPath.map(Endpoint.unix) ?? localAddress.flatMap { address in localPort.map { .tcp(address, $0) } }
+    }
+
+    var remoteEndpoint: Endpoint? {
+        remotePath.map(Endpoint.unix) ?? remoteAddress.flatMap { address in remotePort.map { .tcp(address, $0) } }
+    }
+
+    var owner: Owner { Owner(uid: ownerUID, pid: ownerPID ?? 0) }
+
+    var failure: SocketFailure? { errorCode.map { SocketFailure(code: $0, message: errorMessage ?? $0) } }
 }

@@ -7,6 +7,7 @@ struct NetdMethods: Sendable {
     let socketPath: String
     let databasePath: String
     let counts: @Sendable () -> (sockets: Int, servers: Int, clients: Int)
+    let history: @Sendable () -> HistoryHealth
 
     func register(in table: inout MethodTable) {
         table.on(PingMethod.self) { _, _ in PingMethod.Result() }
@@ -26,6 +27,7 @@ struct NetdMethods: Sendable {
             sockets: sockets,
             servers: servers,
             clients: clients,
-            caller: .init(uid: context.peer.uid, pid: context.peer.pid, admin: context.isAdmin))
+            caller: .init(uid: context.peer.uid, pid: context.peer.pid, admin: context.isAdmin),
+            history: history())
     }
 }

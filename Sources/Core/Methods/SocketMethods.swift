@@ -51,7 +51,7 @@ struct SocketMethods: Sendable {
                 return try await manager.socket(params.id, for: context).info()
             } catch let error as ResponseError where error.code == .notFound {
                 // Closed long ago and no longer held in memory: history has it.
-                return try manager.archivedSocket(params.id, for: context)
+                return try await manager.archivedSocket(params.id, for: context)
             }
         }
         table.on(SocketListMethod.self) { params, context in

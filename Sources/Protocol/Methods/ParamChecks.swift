@@ -36,6 +36,14 @@ enum Check {
         }
     }
 
+    /// An ISO 8601 time such as `2026-11-25T10:00:00.123Z` (an offset instead of `Z` is fine).
+    static func timestamp(_ value: String?, _ name: String) throws(ResponseError) {
+        guard let value else { return }
+        guard Timestamp.parse(value) != nil else {
+            throw .invalidParams("`\(name)` must be an ISO 8601 time such as 2026-11-25T10:00:00Z, not \"\(value)\"")
+        }
+    }
+
     /// TCP-only params must not come with `path`.
     static func noTCPParams(with path: String?, _ present: [(String, Bool)]) throws(ResponseError) {
         guard path != nil else { return }

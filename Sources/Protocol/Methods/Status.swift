@@ -20,10 +20,12 @@ public enum StatusMethod: RPCMethod {
         public var clients: Int
         /// Extension: who netd takes the caller to be, from the socket's peer credentials.
         public var caller: Caller
+        /// Extension: whether history is being written, and what it is behind or has lost.
+        public var history: HistoryHealth
 
         public init(
             version: String, pid: Int32, uptimeMs: Int64, socket: String, database: String,
-            sockets: Int, servers: Int, clients: Int, caller: Caller
+            sockets: Int, servers: Int, clients: Int, caller: Caller, history: HistoryHealth
         ) {
             self.version = version
             self.pid = pid
@@ -34,6 +36,7 @@ public enum StatusMethod: RPCMethod {
             self.servers = servers
             self.clients = clients
             self.caller = caller
+            self.history = history
         }
     }
 
@@ -49,5 +52,50 @@ public enum StatusMethod: RPCMethod {
             self.pid = pid
             self.admin = admin
         }
+    }
+}
+
+/// How the history writer is doing (`netd.status` extension).
+public struct HistoryHealth: Codable, Hashable, Sendable {
+    /// The last attempt to write history succeeded (or none was needed).
+    public var healthy: Bool
+    /// Changes waiting to be written.
+    public var queued: Int
+    /// Failed attempts to write since netd started.
+    public var failures: Int
+    /// The last failure's reason and time, or null.
+    public var lastError: String?
+    public var lastErrorAt: String?
+    /// Changes given up because history could not be written for too long (the queue was full).
+    public var dropped: Int
+    /// When history was last committed, or null.
+    public var lastCommitAt: String?
+
+    public init(
+        healthy: Bool, queued: Int, failures: Int, lastError: String?, lastErrorAt: String?, dropped: Int,
+        lastCommitAt: String?
+    ) {
+        self.healthy = healthy
+        self.queued = queued
+        self.failures = failures
+        self.lastError = lastError
+        self.lastErrorAt = lastErrorAt
+        self.dropped = dropped
+        self.lastCommitAt = lastCommitAt
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case healthy, queued, failures, lastError, lastErrorAt, dropped, lastCommitAt
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(healthy, forKey: .healthy)
+        try container.encode(queued, forKey: .queued)
+        try container.encode(failures, forKey: .failures)
+        try container.encode(lastError, forKey: .lastError)
+        try container.encode(lastErrorAt, forKey: .lastErrorAt)
+        try container.encode(dropped, forKey: .dropped)
+        try container.encode(lastCommitAt, forKey: .lastCommitAt)
     }
 }
