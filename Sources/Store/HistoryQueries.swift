@@ -45,16 +45,27 @@ public struct HistoryFilter: Sendable, Hashable {
             for value in values { arguments += [value] }
         }
         if let ownerUID { add("owner_uid = ?", Int64(ownerUID)) }
-        if let since { add("opened_at >= ?", since) }
-        if let until { add("opened_at < ?", until) }
+        // netd gives ids and opening times together, so that opened_at never decreases as ids
+        // rise: a time window is an id range, found from the opened_at index, and the rows are
+        // read newest first from the primary key. The exact comparison stays (with a unary +
+        // so that SQLite does not sort by the time index instead).
+        if let since {
+            add("id >= COALESCE((SELECT id FROM connections WHERE opened_at >= ? ORDER BY opened_at, id LIMIT 1), 9223372036854775807)", since)
+            add("+opened_at >= ?", since)
+        }
+        if let until {
+            add("id <= COALESCE((SELECT id FROM connections WHERE opened_at < ? ORDER BY opened_at DESC, id DESC LIMIT 1), 0)", until)
+            add("+opened_at < ?", until)
+        }
         if let role { add("role = ?", role) }
         if let kind { add("kind = ?", kind) }
         switch state {
         case "open": add("closed_at IS NULL")
-        case "closed": add("closed_at IS NOT NULL")
+        // Most records are closed: read them in id order rather than from the closed_at index.
+        case "closed": add("+closed_at IS NOT NULL")
         default: break
         }
-        if let host { add("(host = ? OR remote_address = ?)", host, host) }
+        if let host { add("\(Schema.hostExpression) = ?", host) }
         if let port { add("\(Schema.portExpression) = ?", port) }
         if let path { add("\(Schema.pathExpression) = ?", path) }
         if let server { add("server_id = ?", server) }

@@ -93,6 +93,11 @@ public final class HistoryStore: Sendable {
         }
     }
 
+    /// The latest opening time recorded, if any.
+    public func latestOpening() throws -> String? {
+        try pool.read { db in try String.fetchOne(db, sql: "SELECT MAX(opened_at) FROM connections") }
+    }
+
     /// The schema migrations applied to this database, oldest first.
     public func appliedMigrations() throws -> [String] {
         try pool.read { db in try Schema.migrator.appliedIdentifiers(db).sorted() }

@@ -54,24 +54,29 @@ enum Schema {
         migrator.registerMigration("v2-history-indexes") { db in
             // Every filter of history.query is answered from an index that also orders by id, so
             // a page of the newest matches is read without sorting, however large the table.
+            // (The expressions are spelled out: this migration must never change.)
             try db.execute(sql: """
                 DROP INDEX connections_server;
                 CREATE INDEX connections_server ON connections(server_id, id) WHERE server_id IS NOT NULL;
                 CREATE INDEX connections_owner ON connections(owner_uid, id);
                 CREATE INDEX connections_role ON connections(role, id);
+                CREATE INDEX connections_kind ON connections(kind, id);
                 CREATE INDEX connections_label ON connections(label, id) WHERE label IS NOT NULL;
-                CREATE INDEX connections_host ON connections(host, id) WHERE host IS NOT NULL;
-                CREATE INDEX connections_remote_address ON connections(remote_address, id) WHERE remote_address IS NOT NULL;
-                CREATE INDEX connections_port ON connections(\(portExpression), id);
-                CREATE INDEX connections_path ON connections(\(pathExpression), id);
+                CREATE INDEX connections_host ON connections((COALESCE(host, remote_address)), id);
+                CREATE INDEX connections_port ON connections((CASE role WHEN 'server' THEN local_port ELSE remote_port END), id);
+                CREATE INDEX connections_path ON connections((CASE role WHEN 'client' THEN remote_path ELSE local_path END), id);
                 CREATE INDEX connections_closed_at ON connections(closed_at) WHERE closed_at IS NOT NULL;
                 """)
         }
         return migrator
     }
 
+    // Queries spell these exactly as the v2 indexes do, so that SQLite uses them.
+
+    /// The host a record is known by: the name asked for, else the peer's address.
+    static let hostExpression = "(COALESCE(host, remote_address))"
+
     /// The port a record is known by: the remote port of a socket, the local port of a server.
-    /// Queries must spell it exactly so for SQLite to use its index.
     static let portExpression = "(CASE role WHEN 'server' THEN local_port ELSE remote_port END)"
 
     /// The Unix path a record is known by: the peer's for a client, the server's otherwise.

@@ -15,15 +15,14 @@ extension ConnectionManager {
         if let path = params.path { try CallerAccess.checkConnect(path, for: context) }
         if let localPort = params.localPort { try CallerAccess.checkPort(localPort, for: context) }
         try reservePlace(for: owner.uid)
-        let id = allocateID()
+        let (id, openedAt) = allocate()
         let kind: Kind = params.path == nil ? .tcp : .unix
         let host = params.path == nil ? (params.host ?? "localhost") : nil
-        var record = ConnectionRecord(id: id, role: Role.client.rawValue, kind: kind.rawValue, state: SocketState.opening.rawValue, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: Self.now())
+        var record = ConnectionRecord(id: id, role: Role.client.rawValue, kind: kind.rawValue, state: SocketState.opening.rawValue, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: openedAt)
         record.host = host
         record.remotePort = params.port
         record.remotePath = params.path
         record.label = params.label
-        let openedAt = record.openedAt
         let sequence = history.enqueue(.insert(record))
         let target = params.path ?? "\(host ?? "localhost"):\(params.port ?? 0)"
 

@@ -38,7 +38,8 @@ public final class ConnectionManager: Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     let events: EventHub
-    private let nextID: Atomic<Int64>
+    /// The next id and the latest opening time given out, together (see ``allocate()``).
+    private let allocation: Mutex<(next: Int64, latest: Date)>
     private let registry = Mutex(Registry())
     /// Closed sockets kept in memory for `socket.get`; older ones are answered from the database.
     private let closedKept = 4096
@@ -50,11 +51,21 @@ public final class ConnectionManager: Sendable {
         self.limits = limits
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup.singleton
-        self.nextID = Atomic(try store.highestID() + 1)
+        let latest = try store.latestOpening().flatMap(Timestamp.parse) ?? .distantPast
+        self.allocation = Mutex((try store.highestID() + 1, latest))
     }
 
-    func allocateID() -> Int64 {
-        nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+    /// A new record's id and opening time, given together so that opening times never decrease
+    /// as ids rise (history turns a time window into an id range). Should the clock step back,
+    /// new records keep the latest time given until it catches up.
+    func allocate() -> (id: Int64, openedAt: String) {
+        let (id, date) = allocation.withLock { allocation in
+            let date = max(Date(), allocation.latest)
+            allocation.latest = date
+            defer { allocation.next += 1 }
+            return (allocation.next, date)
+        }
+        return (id, Timestamp.format(date))
     }
 
     static func now() -> String { Timestamp.format(Date()) }

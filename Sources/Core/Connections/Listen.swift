@@ -14,11 +14,11 @@ extension ConnectionManager {
         let owner = Owner(uid: context.peer.uid, pid: context.peer.pid)
         if let path = params.path { try CallerAccess.checkCreate(path, for: context) }
         if let port = params.port { try CallerAccess.checkPort(port, for: context) }
-        let id = allocateID()
+        let (id, openedAt) = allocate()
         let kind: Kind = params.path == nil ? .tcp : .unix
         let backlog = params.backlog ?? 511
         let server = ManagedServer(
-            id: id, kind: kind, owner: owner, label: params.label, openedAt: Self.now(), backlog: backlog,
+            id: id, kind: kind, owner: owner, label: params.label, openedAt: openedAt, backlog: backlog,
             maxConnections: params.maxConnections, pendingLimit: limits.pendingPerServer,
             options: .init(allowHalfOpen: params.allowHalfOpen ?? false, noDelay: params.noDelay ?? false, keepAlive: params.keepAlive ?? false))
         var record = ConnectionRecord(id: id, role: Role.server.rawValue, kind: kind.rawValue, state: ServerState.listening.rawValue, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: server.openedAt)
@@ -127,12 +127,11 @@ extension ConnectionManager {
             server.dropUnclaimed()
             return child.close()
         }
-        let id = allocateID()
+        let (id, now) = allocate()
         let signal = signalHandler(id: id, owner: owner, serverID: server.id)
         let handler = SocketHandler(limit: limits.socketBufferBytes, allowHalfOpen: server.options.allowHalfOpen, signal: signal)
         let local = Endpoint(child.localAddress) ?? server.local
         let remote = Endpoint(child.remoteAddress)
-        let now = Self.now()
         var record = ConnectionRecord(id: id, role: Role.accepted.rawValue, kind: server.kind.rawValue, state: SocketState.open.rawValue, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: now)
         record.serverID = server.id
         record.label = server.label

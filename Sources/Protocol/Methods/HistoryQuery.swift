@@ -43,7 +43,7 @@ public enum HistoryQueryMethod: RPCMethod {
             ParamField("role", "string: client, accepted or server", "Only this role."),
             ParamField("kind", "string: tcp or unix", "Only this kind."),
             ParamField("state", "string: open or closed", "Only records still open, or only closed ones."),
-            ParamField("host", "string", "Only TCP records with this host name (as asked) or remote address."),
+            ParamField("host", "string", "Only records known by this host: the name asked for, else (accepted sockets) the peer's address."),
             ParamField("port", "integer 0-65535", "Only sockets with this remote port, and servers with this local port."),
             ParamField("path", "string", "Only Unix records with this path (the peer's for clients, the server's otherwise)."),
             ParamField("server", "integer", "Only sockets accepted by this server."),

@@ -40,7 +40,7 @@ public enum HistoryStatsMethod: RPCMethod {
             ParamField("groupBy", "string: remote, kind, role, label or server", "How to group (default remote)."),
             ParamField("role", "string: client, accepted or server", "Only this role."),
             ParamField("kind", "string: tcp or unix", "Only this kind."),
-            ParamField("host", "string", "Only TCP records with this host name (as asked) or remote address."),
+            ParamField("host", "string", "Only records known by this host: the name asked for, else (accepted sockets) the peer's address."),
             ParamField("port", "integer 0-65535", "Only sockets with this remote port, and servers with this local port."),
             ParamField("path", "string", "Only Unix records with this path."),
             ParamField("server", "integer", "Only sockets accepted by this server."),
