@@ -140,11 +140,13 @@ public final class HistoryWriter: Sendable {
         state.withLock { $0.counters[id] = Counters(read: read, written: written, at: at) }
     }
 
-    /// Waits until the change with this sequence number (and all before it) is committed or given up.
+    /// Waits until the change with this sequence number (and all before it) is committed or given
+    /// up; returns at once while the database cannot be written.
     public func waitUntilCommitted(_ sequence: UInt64) async {
         await withCheckedContinuation { continuation in
             let done = state.withLock { state in
-                if state.committedSequence >= sequence || state.stopping { return true }
+                // While the database cannot be written nobody waits on it: the change lands later.
+                if state.committedSequence >= sequence || state.stopping || state.failing { return true }
                 state.waiters.append((sequence, continuation))
                 return false
             }
@@ -156,7 +158,7 @@ public final class HistoryWriter: Sendable {
     public var health: Health {
         state.withLock {
             Health(
-                healthy: !$0.failing, queued: $0.queued.count + $0.counters.count, failures: $0.failures,
+                healthy: !$0.failing, queued: $0.queued.count, failures: $0.failures,
                 lastFailure: $0.lastFailure, lastFailureAt: $0.lastFailureAt, lastCommitAt: $0.lastCommitAt,
                 dropped: $0.dropped, rejected: $0.rejected)
         }
@@ -251,6 +253,12 @@ public final class HistoryWriter: Sendable {
                         state.lastFailure = Self.reason(error)
                         state.lastFailureAt = Date()
                         state.queued.insert(contentsOf: changes, at: 0)
+                        // Changes queued meanwhile may not take the queue past its limit.
+                        let excess = state.queued.count - queueLimit
+                        if excess > 0 {
+                            state.queued.removeLast(excess)
+                            state.dropped += excess
+                        }
                         for (id, counts) in counters where state.counters[id] == nil { state.counters[id] = counts }
                     }
                     return !state.failing

@@ -59,7 +59,7 @@ public enum StatusMethod: RPCMethod {
 public struct HistoryHealth: Codable, Hashable, Sendable {
     /// The last attempt to write history succeeded (or none was needed).
     public var healthy: Bool
-    /// Changes waiting to be written.
+    /// Changes waiting to be written (records, updates, events; byte counts are kept apart, one per socket).
     public var queued: Int
     /// Failed attempts to write since netd started.
     public var failures: Int

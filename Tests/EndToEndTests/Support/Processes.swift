@@ -47,6 +47,7 @@ final class ChildProcess: Sendable {
     private let errorPath: String
     private let exited: Task<Int32, Never>
     private let killedByWatchdog = Mutex(false)
+    private let hasExited = ExitFlag()
 
     init(_ executable: String, _ arguments: [String], stdin: String? = nil, folder: String) throws {
         let process = Process()
@@ -62,7 +63,12 @@ final class ChildProcess: Sendable {
         let input = Pipe()
         process.standardInput = input
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { continuation.yield($0.terminationStatus); continuation.finish() }
+        let hasExited = self.hasExited
+        process.terminationHandler = {
+            hasExited.raised.store(true, ordering: .releasing)
+            continuation.yield($0.terminationStatus)
+            continuation.finish()
+        }
         try process.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
@@ -74,6 +80,11 @@ final class ChildProcess: Sendable {
             for await status in stream { return status }
             return -1
         }
+    }
+
+    /// A test that failed half-way leaves no process behind.
+    deinit {
+        if !hasExited.raised.load(ordering: .acquiring) { kill(pid, SIGKILL) }
     }
 
     func signal(_ signal: Int32) {
@@ -119,4 +130,9 @@ func startNetdProcess(socket: String, database: String, folder: String, extra: [
     child.signal(SIGKILL)
     let output = try await child.wait()
     throw ProcessError.timedOut("netd did not start: status \(output.status), \(output.stderr)")
+}
+
+/// Set once a child process has exited (and been reaped): its pid may then belong to another.
+private final class ExitFlag: Sendable {
+    let raised = Atomic<Bool>(false)
 }
