@@ -13,7 +13,7 @@ struct Netctl: AsyncParsableCommand {
         version: NetdVersion.current,
         subcommands: [
             Ping.self, Status.self, Connect.self, Listen.self, Accept.self, Send.self, Recv.self, End.self, Close.self,
-            List.self, Get.self, Watch.self, Call.self,
+            List.self, Get.self, Watch.self, History.self, Stats.self, Call.self,
         ])
 
     /// Lets `--socket` and `--json` come before the subcommand too (`netctl --json status`).

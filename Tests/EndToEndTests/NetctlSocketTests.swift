@@ -143,4 +143,60 @@ struct NetctlSocketTests {
         netd.signal(SIGTERM)
         #expect(try await netd.wait().status == 0)
     }
+
+    @Test func historyAndStatsFromTheCommandLine() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path + "/netd.sock"
+        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        let peer = try await Peer.start(.echo)
+        defer { Task { await peer.close() } }
+        let refusing = try #require(unusedLoopbackPort())
+        let netctl = try Binaries.path("netctl")
+        func netctlRun(_ arguments: String...) async throws -> ProcessOutput {
+            try await run(netctl, ["--socket", socket] + arguments, folder: folder.path)
+        }
+        let connected = try await netctlRun("--json", "connect", "127.0.0.1:\(peer.port)", "--label", "echo")
+        let id = try JSONDecoder().decode(SocketInfo.self, from: Data(connected.stdout.utf8)).id
+        _ = try await netctlRun("send", String(id), "hello")
+        _ = try await netctlRun("recv", String(id), "--wait", "2000")
+        _ = try await netctlRun("close", String(id))
+        let refused = try await netctlRun("connect", "127.0.0.1:\(refusing)")
+        #expect(refused.status == 1)
+
+        let listed = try await netctlRun("history", "--since", "1h")
+        let lines = listed.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("ID  OPENED (UTC)") == true, "\(listed.stdout)")
+        #expect(lines.count == 3)
+        #expect(lines[1].contains("127.0.0.1:\(refusing)") && lines[1].contains("ECONNREFUSED"))
+        #expect(lines[2].contains("127.0.0.1:\(peer.port)") && lines[2].contains(" ok ") && lines[2].hasSuffix("echo"))
+        let filtered = try await netctlRun("--json", "history", "--state", "closed", "--label", "echo", "--port", String(peer.port))
+        let page = try JSONDecoder().decode(HistoryQueryMethod.Result.self, from: Data(filtered.stdout.utf8))
+        #expect(page.items.map(\.id) == [id])
+        let limited = try await netctlRun("history", "--limit", "1")
+        #expect(limited.stdout.contains("more: netctl history --before"))
+
+        let one = try await netctlRun("history", String(id))
+        #expect(one.stdout.hasPrefix("client \(id) (tcp) 127.0.0.1:\(peer.port)"), "\(one.stdout)")
+        #expect(one.stdout.contains("bytes  5 in, 5 out"))
+        #expect(one.stdout.contains("connect"))
+        #expect(one.stdout.contains(#"close  {"hadError":false}"#))
+
+        let stats = try await netctlRun("stats", "--since", "1h")
+        #expect(stats.stdout.contains("ECONNREFUSED 1"), "\(stats.stdout)")
+        #expect(stats.stdout.split(separator: "\n").last?.hasPrefix("total  ") == true)
+        let byLabel = try await netctlRun("--json", "stats", "--by", "label")
+        let summary = try JSONDecoder().decode(HistoryStatsMethod.Result.self, from: Data(byLabel.stdout.utf8))
+        #expect(summary.groupBy == .label)
+        #expect(summary.total.connections == 2 && summary.total.failed == 1)
+
+        let wrong = try await netctlRun("history", "--since", "yesterday")
+        #expect(wrong.status == 2)
+        #expect(wrong.stderr.contains("--since"))
+        let missing = try await netctlRun("history", "987654")
+        #expect(missing.status == 1)
+
+        netd.signal(SIGTERM)
+        #expect(try await netd.wait().status == 0)
+    }
 }

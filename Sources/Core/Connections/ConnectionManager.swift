@@ -298,8 +298,11 @@ extension ConnectionRecord {
         localPath.map(Endpoint.unix) ?? localAddress.flatMap { address in localPort.map { .tcp(address, $0) } }
     }
 
+    /// A connect that never got through has only the port it was asked for: `{"port": 6379}`.
     var remoteEndpoint: Endpoint? {
-        remotePath.map(Endpoint.unix) ?? remoteAddress.flatMap { address in remotePort.map { .tcp(address, $0) } }
+        if let remotePath { return .unix(remotePath) }
+        guard let remotePort else { return nil }
+        return remoteAddress.map { .tcp($0, remotePort) } ?? Endpoint(port: remotePort)
     }
 
     var owner: Owner { Owner(uid: ownerUID, pid: ownerPID ?? 0) }
