@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "netd", targets: ["netd"]),
         .executable(name: "netctl", targets: ["netctl"]),
+        .executable(name: "netd-bench", targets: ["netd-bench"]),
         .library(name: "NetdClient", targets: ["NetdClient"]),
         .library(name: "NetdProtocol", targets: ["NetdProtocol"]),
     ],
@@ -77,6 +78,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/netctl",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "netd-bench",
+            dependencies: [
+                "NetdClient", "NetdProtocol", "NetdStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/NetdBench",
             swiftSettings: strict
         ),
         .testTarget(

@@ -160,6 +160,15 @@ extension HistoryStore {
         }
     }
 
+    /// Adds finished records and their events in one transaction: for importing history and
+    /// for building large databases in benchmarks. netd itself writes through ``HistoryWriter``.
+    public func insert(records: [ConnectionRecord], events: [EventRecord]) async throws {
+        try await pool.write { db in
+            for record in records { try record.insert(db) }
+            for event in events { try event.insert(db) }
+        }
+    }
+
     /// A record's events, oldest first.
     public func events(of id: Int64) async throws -> [EventRecord] {
         try await pool.read { db in

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+
+/// `netd-bench`: netd's benchmark suite. Every scenario runs from this one command; the table
+/// goes to stdout and the figures, as JSON, to `--json`. See docs/BENCHMARKS.md.
+@main
+struct NetdBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netd-bench",
+        abstract: "Measure netd (history-query so far); a table on stdout, JSON to --json.")
+
+    @Option(help: "Only these scenarios, comma-separated (history-query).")
+    var only: String?
+
+    @Flag(help: "Tiny counts, seconds in all: checks that every scenario runs (CI).")
+    var smoke = false
+
+    @Option(help: "Write the measurements as JSON to this file.")
+    var json: String?
+
+    func run() async throws {
+        let chosen = Set((only ?? "history-query").split(separator: ",").map(String.init))
+        var measurements: [Measurement] = []
+        if chosen.contains("history-query") {
+            measurements += try await HistoryQueryScenario.run(
+                records: smoke ? 20_000 : 1_000_000, queriesPerFilter: smoke ? 10 : 200)
+        }
+        print(report(measurements))
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(measurements).write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    private func report(_ measurements: [Measurement]) -> String {
+        var lines = ["scenario        measurement              figures"]
+        for measurement in measurements {
+            let figures = measurement.figures.sorted { $0.key < $1.key }.map { "\($0.key) \(format($0.value))" }.joined(separator: "  ")
+            lines.append(
+                measurement.scenario.padding(toLength: 16, withPad: " ", startingAt: 0)
+                    + measurement.name.padding(toLength: 25, withPad: " ", startingAt: 0) + figures)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e12 ? String(Int(value)) : String(format: "%.3f", value)
+    }
+}
