@@ -7,76 +7,65 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct NetctlSocketTests {
     @Test func aSocketOpenedByOneNetctlIsUsedAndClosedByOthers() async throws {
-        let folder = try TemporaryFolder()
-        defer { folder.remove() }
-        let socket = folder.path + "/netd.sock"
-        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        let fixture = try await NetdFixture.start()
+        defer { fixture.folder.remove() }
+        let (folder, socket) = (fixture.folder, fixture.socket)
         let peer = try await Peer.start(.echo)
         defer { Task { await peer.close() } }
-        let netctl = try Binaries.path("netctl")
-        func netctlRun(_ arguments: String...) async throws -> ProcessOutput {
-            try await run(netctl, ["--socket", socket] + arguments, folder: folder.path)
-        }
 
-        let connected = try await netctlRun("--json", "connect", "127.0.0.1:\(peer.port)", "--label", "cli")
+        let connected = try await fixture.netctl("--json", "connect", "127.0.0.1:\(peer.port)", "--label", "cli")
         #expect(connected.status == 0, "\(connected.stderr)")
         let info = try JSONDecoder().decode(SocketInfo.self, from: Data(connected.stdout.utf8))
         #expect(info.state == .open)
         #expect(info.label == "cli")
 
-        let sent = try await netctlRun("send", "-e", String(info.id), #"PING\r\n"#)
+        let sent = try await fixture.netctl("send", "-e", String(info.id), #"PING\r\n"#)
         #expect(sent.stdout == "sent 6 bytes to socket \(info.id)\n")
-        let received = try await netctlRun("recv", String(info.id), "--wait", "2000")
+        let received = try await fixture.netctl("recv", String(info.id), "--wait", "2000")
         #expect(received.stdout == "PING\r\n")
 
-        let piped = try await run(netctl, ["--socket", socket, "send", String(info.id)], stdin: "from stdin", folder: folder.path)
+        let piped = try await run(try Binaries.path("netctl"), ["--socket", socket, "send", String(info.id)], stdin: "from stdin", folder: folder.path)
         #expect(piped.status == 0)
-        let json = try await netctlRun("--json", "recv", String(info.id), "--wait", "2000", "--encoding", "hex")
+        let json = try await fixture.netctl("--json", "recv", String(info.id), "--wait", "2000", "--encoding", "hex")
         let read = try JSONDecoder().decode(SocketReadMethod.Result.self, from: Data(json.stdout.utf8))
         #expect(read.data == Data("from stdin".utf8).map { String(format: "%02x", $0) }.joined())
 
-        let listed = try await netctlRun("ls")
+        let listed = try await fixture.netctl("ls")
         #expect(listed.stdout.contains("127.0.0.1:\(peer.port)"))
         #expect(listed.stdout.contains("cli"))
-        let shown = try await netctlRun("get", String(info.id))
+        let shown = try await fixture.netctl("get", String(info.id))
         #expect(shown.stdout.hasPrefix("socket \(info.id) (client, tcp) open"))
 
-        let closed = try await netctlRun("close", String(info.id))
+        let closed = try await fixture.netctl("close", String(info.id))
         #expect(closed.stdout == "socket \(info.id) closed\n")
-        let again = try await netctlRun("send", String(info.id), "x")
+        let again = try await fixture.netctl("send", String(info.id), "x")
         #expect(again.status == 1)
         #expect(again.stderr.contains("-32003"))
-        let missing = try await netctlRun("get", "424242")
+        let missing = try await fixture.netctl("get", "424242")
         #expect(missing.status == 1)
-        let usage = try await netctlRun("connect", "no-port-here")
+        let usage = try await fixture.netctl("connect", "no-port-here")
         #expect(usage.status == 2)
 
-        netd.signal(SIGTERM)
-        #expect(try await netd.wait().status == 0)
+        #expect(try await fixture.stop().status == 0)
     }
 
     @Test func listenAcceptAndWatch() async throws {
-        let folder = try TemporaryFolder()
-        defer { folder.remove() }
-        let socket = folder.path + "/netd.sock"
-        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
-        let netctl = try Binaries.path("netctl")
-        func netctlRun(_ arguments: String...) async throws -> ProcessOutput {
-            try await run(netctl, ["--socket", socket] + arguments, folder: folder.path)
-        }
-        let watch = try ChildProcess(netctl, ["--socket", socket, "--json", "watch", "--type", "connection", "--count", "1"], folder: folder.path)
+        let fixture = try await NetdFixture.start()
+        defer { fixture.folder.remove() }
+        let (folder, socket) = (fixture.folder, fixture.socket)
+        let watch = try ChildProcess(try Binaries.path("netctl"), ["--socket", socket, "--json", "watch", "--type", "connection", "--count", "1"], folder: folder.path)
         // Wait until the watcher has subscribed: it shows up as a second client.
         let client = try await NetdClient.connect(socketPath: socket)
         #expect(try await eventually { try await client.call(StatusMethod.self).clients >= 2 })
         await client.close()
 
-        let listening = try await netctlRun("--json", "listen", "127.0.0.1:0")
+        let listening = try await fixture.netctl("--json", "listen", "127.0.0.1:0")
         let server = try JSONDecoder().decode(ServerInfo.self, from: Data(listening.stdout.utf8))
         let port = try #require(server.local?.port)
-        let empty = try await netctlRun("accept", String(server.id))
+        let empty = try await fixture.netctl("accept", String(server.id))
         #expect(empty.stdout == "no connection waiting on server \(server.id)\n")
-        _ = try await netctlRun("connect", "127.0.0.1:\(port)")
-        let accepted = try await netctlRun("accept", String(server.id), "--wait", "2000")
+        _ = try await fixture.netctl("connect", "127.0.0.1:\(port)")
+        let accepted = try await fixture.netctl("accept", String(server.id), "--wait", "2000")
         #expect(accepted.stdout.hasPrefix("socket "))
         #expect(accepted.stdout.contains("accepted from 127.0.0.1:"))
 
@@ -86,19 +75,17 @@ struct NetctlSocketTests {
         #expect(event["type"] == .string("connection"))
         #expect(event["id"] == .integer(server.id))
 
-        let closedServer = try await netctlRun("close", String(server.id), "--connections")
+        let closedServer = try await fixture.netctl("close", String(server.id), "--connections")
         #expect(closedServer.stdout == "server \(server.id) closed\n")
-        netd.signal(SIGTERM)
-        #expect(try await netd.wait().status == 0)
+        #expect(try await fixture.stop().status == 0)
     }
 
     /// What the issue promises a person at a shell: talk to a local redis-server and an HTTP
     /// server with netctl alone.
     @Test func netctlAloneTalksToRedisAndToAnHTTPServer() async throws {
-        let folder = try TemporaryFolder()
-        defer { folder.remove() }
-        let socket = folder.path + "/netd.sock"
-        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        let fixture = try await NetdFixture.start()
+        defer { fixture.folder.remove() }
+        let folder = fixture.folder
         let redisSocket = folder.path + "/redis.sock"
         let redis = try ChildProcess(
             "/usr/bin/redis-server",
@@ -106,29 +93,25 @@ struct NetctlSocketTests {
             folder: folder.path)
         let web = try await Peer.start(.http)
         defer { Task { await web.close() } }
-        let netctl = try Binaries.path("netctl")
-        func netctlRun(_ arguments: String...) async throws -> ProcessOutput {
-            try await run(netctl, ["--socket", socket] + arguments, folder: folder.path)
-        }
         #expect(await eventually { FileManager.default.fileExists(atPath: redisSocket) })
 
         // Redis over its Unix socket: SET, then GET, in RESP typed by hand.
-        let connected = try await netctlRun("--json", "connect", redisSocket)
+        let connected = try await fixture.netctl("--json", "connect", redisSocket)
         #expect(connected.status == 0, "\(connected.stderr)")
         let id = String(try JSONDecoder().decode(SocketInfo.self, from: Data(connected.stdout.utf8)).id)
-        _ = try await netctlRun("send", "-e", id, #"SET greeting "hello there"\r\n"#)
-        #expect(try await netctlRun("recv", id, "--wait", "3000").stdout == "+OK\r\n")
-        _ = try await netctlRun("send", "-e", id, #"GET greeting\r\n"#)
-        #expect(try await netctlRun("recv", id, "--wait", "3000").stdout == "$11\r\nhello there\r\n")
-        #expect(try await netctlRun("close", id).status == 0)
+        _ = try await fixture.netctl("send", "-e", id, #"SET greeting "hello there"\r\n"#)
+        #expect(try await fixture.netctl("recv", id, "--wait", "3000").stdout == "+OK\r\n")
+        _ = try await fixture.netctl("send", "-e", id, #"GET greeting\r\n"#)
+        #expect(try await fixture.netctl("recv", id, "--wait", "3000").stdout == "$11\r\nhello there\r\n")
+        #expect(try await fixture.netctl("close", id).status == 0)
 
         // HTTP: a request typed with escapes, the response read until the server closes.
-        let http = try await netctlRun("--json", "connect", "127.0.0.1:\(web.port)")
+        let http = try await fixture.netctl("--json", "connect", "127.0.0.1:\(web.port)")
         let httpID = String(try JSONDecoder().decode(SocketInfo.self, from: Data(http.stdout.utf8)).id)
-        _ = try await netctlRun("send", "-e", httpID, #"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"#)
+        _ = try await fixture.netctl("send", "-e", httpID, #"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"#)
         var response = ""
         for _ in 0..<20 {
-            let part = try await netctlRun("recv", httpID, "--wait", "3000")
+            let part = try await fixture.netctl("recv", httpID, "--wait", "3000")
             #expect(part.status == 0, "\(part.stderr)")
             response += part.stdout
             if part.stderr.contains("the peer has ended") { break }
@@ -140,63 +123,55 @@ struct NetctlSocketTests {
         // signal mask it inherits); it keeps no state here, so it is killed.
         redis.signal(SIGKILL)
         _ = try await redis.wait()
-        netd.signal(SIGTERM)
-        #expect(try await netd.wait().status == 0)
+        #expect(try await fixture.stop().status == 0)
     }
 
     @Test func historyAndStatsFromTheCommandLine() async throws {
-        let folder = try TemporaryFolder()
-        defer { folder.remove() }
-        let socket = folder.path + "/netd.sock"
-        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
+        let fixture = try await NetdFixture.start()
+        defer { fixture.folder.remove() }
         let peer = try await Peer.start(.echo)
         defer { Task { await peer.close() } }
         let refusing = try #require(unusedLoopbackPort())
-        let netctl = try Binaries.path("netctl")
-        func netctlRun(_ arguments: String...) async throws -> ProcessOutput {
-            try await run(netctl, ["--socket", socket] + arguments, folder: folder.path)
-        }
-        let connected = try await netctlRun("--json", "connect", "127.0.0.1:\(peer.port)", "--label", "echo")
+        let connected = try await fixture.netctl("--json", "connect", "127.0.0.1:\(peer.port)", "--label", "echo")
         let id = try JSONDecoder().decode(SocketInfo.self, from: Data(connected.stdout.utf8)).id
-        _ = try await netctlRun("send", String(id), "hello")
-        _ = try await netctlRun("recv", String(id), "--wait", "2000")
-        _ = try await netctlRun("close", String(id))
-        let refused = try await netctlRun("connect", "127.0.0.1:\(refusing)")
+        _ = try await fixture.netctl("send", String(id), "hello")
+        _ = try await fixture.netctl("recv", String(id), "--wait", "2000")
+        _ = try await fixture.netctl("close", String(id))
+        let refused = try await fixture.netctl("connect", "127.0.0.1:\(refusing)")
         #expect(refused.status == 1)
 
-        let listed = try await netctlRun("history", "--since", "1h")
+        let listed = try await fixture.netctl("history", "--since", "1h")
         let lines = listed.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first?.hasPrefix("ID  OPENED (UTC)") == true, "\(listed.stdout)")
         #expect(lines.count == 3)
         #expect(lines[1].contains("127.0.0.1:\(refusing)") && lines[1].contains("ECONNREFUSED"))
         #expect(lines[2].contains("127.0.0.1:\(peer.port)") && lines[2].contains(" ok ") && lines[2].hasSuffix("echo"))
-        let filtered = try await netctlRun("--json", "history", "--state", "closed", "--label", "echo", "--port", String(peer.port))
+        let filtered = try await fixture.netctl("--json", "history", "--state", "closed", "--label", "echo", "--port", String(peer.port))
         let page = try JSONDecoder().decode(HistoryQueryMethod.Result.self, from: Data(filtered.stdout.utf8))
         #expect(page.items.map(\.id) == [id])
-        let limited = try await netctlRun("history", "--limit", "1")
+        let limited = try await fixture.netctl("history", "--limit", "1")
         #expect(limited.stdout.contains("more: netctl history --before"))
 
-        let one = try await netctlRun("history", String(id))
+        let one = try await fixture.netctl("history", String(id))
         #expect(one.stdout.hasPrefix("client \(id) (tcp) 127.0.0.1:\(peer.port)"), "\(one.stdout)")
         #expect(one.stdout.contains("bytes  5 in, 5 out"))
         #expect(one.stdout.contains("connect"))
         #expect(one.stdout.contains(#"close  {"hadError":false}"#))
 
-        let stats = try await netctlRun("stats", "--since", "1h")
+        let stats = try await fixture.netctl("stats", "--since", "1h")
         #expect(stats.stdout.contains("ECONNREFUSED 1"), "\(stats.stdout)")
         #expect(stats.stdout.split(separator: "\n").last?.hasPrefix("total  ") == true)
-        let byLabel = try await netctlRun("--json", "stats", "--by", "label")
+        let byLabel = try await fixture.netctl("--json", "stats", "--by", "label")
         let summary = try JSONDecoder().decode(HistoryStatsMethod.Result.self, from: Data(byLabel.stdout.utf8))
         #expect(summary.groupBy == .label)
         #expect(summary.total.connections == 2 && summary.total.failed == 1)
 
-        let wrong = try await netctlRun("history", "--since", "yesterday")
+        let wrong = try await fixture.netctl("history", "--since", "yesterday")
         #expect(wrong.status == 2)
         #expect(wrong.stderr.contains("--since"))
-        let missing = try await netctlRun("history", "987654")
+        let missing = try await fixture.netctl("history", "987654")
         #expect(missing.status == 1)
 
-        netd.signal(SIGTERM)
-        #expect(try await netd.wait().status == 0)
+        #expect(try await fixture.stop().status == 0)
     }
 }

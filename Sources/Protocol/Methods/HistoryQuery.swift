@@ -37,28 +37,18 @@ public enum HistoryQueryMethod: RPCMethod {
             self.before = before
         }
 
-        public static let fields = [
-            ParamField("since", "string (ISO 8601)", "Only records opened at or after this time."),
-            ParamField("until", "string (ISO 8601)", "Only records opened before this time."),
-            ParamField("role", "string: client, accepted or server", "Only this role."),
-            ParamField("kind", "string: tcp or unix", "Only this kind."),
-            ParamField("state", "string: open or closed", "Only records still open, or only closed ones."),
-            ParamField("host", "string", "Only records known by this host: the name asked for, else (accepted sockets) the peer's address."),
-            ParamField("port", "integer 0-65535", "Only sockets with this remote port, and servers with this local port."),
-            ParamField("path", "string", "Only Unix records with this path (the peer's for clients, the server's otherwise)."),
-            ParamField("server", "integer", "Only sockets accepted by this server."),
-            ParamField("label", "string", "Only this label."),
-            ParamField("limit", "integer 1-10000", "At most this many records (default 100)."),
-            ParamField("before", "integer", "Continue below this id: the `next` of the previous page."),
-        ]
+        public static let fields =
+            HistoryFilterFields.window("Only records")
+            + [ParamField("state", "string: open or closed", "Only records still open, or only closed ones.")]
+            + HistoryFilterFields.selection
+            + [
+                ParamField("limit", "integer 1-10000", "At most this many records (default 100)."),
+                ParamField("before", "integer", "Continue below this id: the `next` of the previous page."),
+            ]
 
         public func validate() throws(ResponseError) {
-            try Check.timestamp(since, "since")
-            try Check.timestamp(until, "until")
-            try Check.port(port, "port", allowZero: true)
+            try HistoryFilterFields.validate(since: since, until: until, host: host, port: port, path: path)
             try Check.range(limit, "limit", 1...10_000)
-            if let path { try Check.unixPath(path) }
-            if host?.isEmpty == true { throw .invalidParams("`host` must not be empty") }
         }
     }
 
@@ -85,4 +75,32 @@ public enum HistoryQueryMethod: RPCMethod {
 /// The `state` filter of history: a record still open, or closed.
 public enum HistoryState: String, Codable, Sendable, CaseIterable {
     case open, closed
+}
+
+/// The filters `history.query` and `history.stats` share: their descriptions and checks.
+enum HistoryFilterFields {
+    static func window(_ subject: String) -> [ParamField] {
+        [
+            ParamField("since", "string (ISO 8601)", "\(subject) opened at or after this time."),
+            ParamField("until", "string (ISO 8601)", "\(subject) opened before this time."),
+        ]
+    }
+
+    static let selection = [
+        ParamField("role", "string: client, accepted or server", "Only this role."),
+        ParamField("kind", "string: tcp or unix", "Only this kind."),
+        ParamField("host", "string", "Only records known by this host: the name asked for, else (accepted sockets) the peer's address."),
+        ParamField("port", "integer 0-65535", "Only sockets with this remote port, and servers with this local port."),
+        ParamField("path", "string", "Only Unix records with this path (the peer's for clients, the server's otherwise)."),
+        ParamField("server", "integer", "Only sockets accepted by this server."),
+        ParamField("label", "string", "Only this label."),
+    ]
+
+    static func validate(since: String?, until: String?, host: String?, port: Int?, path: String?) throws(ResponseError) {
+        try Check.timestamp(since, "since")
+        try Check.timestamp(until, "until")
+        try Check.port(port, "port", allowZero: true)
+        if let path { try Check.unixPath(path) }
+        if host?.isEmpty == true { throw .invalidParams("`host` must not be empty") }
+    }
 }

@@ -34,27 +34,15 @@ public enum HistoryStatsMethod: RPCMethod {
             self.limit = limit
         }
 
-        public static let fields = [
-            ParamField("since", "string (ISO 8601)", "Records opened at or after this time (default: 24 hours ago)."),
-            ParamField("until", "string (ISO 8601)", "Records opened before this time (default: now)."),
-            ParamField("groupBy", "string: remote, kind, role, label or server", "How to group (default remote)."),
-            ParamField("role", "string: client, accepted or server", "Only this role."),
-            ParamField("kind", "string: tcp or unix", "Only this kind."),
-            ParamField("host", "string", "Only records known by this host: the name asked for, else (accepted sockets) the peer's address."),
-            ParamField("port", "integer 0-65535", "Only sockets with this remote port, and servers with this local port."),
-            ParamField("path", "string", "Only Unix records with this path."),
-            ParamField("server", "integer", "Only sockets accepted by this server."),
-            ParamField("label", "string", "Only this label."),
-            ParamField("limit", "integer 1-10000", "At most this many groups, the busiest first (default 100)."),
-        ]
+        public static let fields =
+            HistoryFilterFields.window("Records (default: the last 24 hours)")
+            + [ParamField("groupBy", "string: remote, kind, role, label or server", "How to group (default remote).")]
+            + HistoryFilterFields.selection
+            + [ParamField("limit", "integer 1-10000", "At most this many groups, the busiest first (default 100).")]
 
         public func validate() throws(ResponseError) {
-            try Check.timestamp(since, "since")
-            try Check.timestamp(until, "until")
-            try Check.port(port, "port", allowZero: true)
+            try HistoryFilterFields.validate(since: since, until: until, host: host, port: port, path: path)
             try Check.range(limit, "limit", 1...10_000)
-            if let path { try Check.unixPath(path) }
-            if host?.isEmpty == true { throw .invalidParams("`host` must not be empty") }
         }
     }
 

@@ -136,3 +136,36 @@ func startNetdProcess(socket: String, database: String, folder: String, extra: [
 private final class ExitFlag: Sendable {
     let raised = Atomic<Bool>(false)
 }
+
+/// A netd process on a fresh temporary folder, for tests that drive it as users do: with netctl.
+struct NetdFixture {
+    let folder: TemporaryFolder
+    let socket: String
+    let database: String
+    let netd: ChildProcess
+    private let netctlPath: String
+
+    static func start(extra: [String] = []) async throws -> NetdFixture {
+        let folder = try TemporaryFolder()
+        do {
+            let socket = folder.path + "/netd.sock"
+            let database = folder.path + "/h.sqlite3"
+            let netd = try await startNetdProcess(socket: socket, database: database, folder: folder.path, extra: extra)
+            return NetdFixture(folder: folder, socket: socket, database: database, netd: netd, netctlPath: try Binaries.path("netctl"))
+        } catch {
+            folder.remove()
+            throw error
+        }
+    }
+
+    /// Runs netctl against this netd.
+    func netctl(_ arguments: String...) async throws -> ProcessOutput {
+        try await run(netctlPath, ["--socket", socket] + arguments, folder: folder.path)
+    }
+
+    /// Stops netd with SIGTERM and returns how it ended.
+    func stop() async throws -> ProcessOutput {
+        netd.signal(SIGTERM)
+        return try await netd.wait()
+    }
+}
