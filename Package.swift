@@ -83,7 +83,9 @@ let package = Package(
         .executableTarget(
             name: "netd-bench",
             dependencies: [
-                "NetdClient", "NetdProtocol", "NetdStore",
+                "NetdClient", "NetdProtocol", "NetdStore", "NetdCore", "NetdFraming",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

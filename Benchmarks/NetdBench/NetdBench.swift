@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NetdCore
 
 /// `netd-bench`: netd's benchmark suite. Every scenario runs from this one command; the table
 /// goes to stdout and the figures, as JSON, to `--json`. See docs/BENCHMARKS.md.
@@ -7,9 +8,9 @@ import Foundation
 struct NetdBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netd-bench",
-        abstract: "Measure netd (history-query so far); a table on stdout, JSON to --json.")
+        abstract: "Measure netd beside real peers; a table on stdout, JSON to --json.")
 
-    @Option(help: "Only these scenarios, comma-separated (history-query).")
+    @Option(help: "Only these scenarios, comma-separated (default: all).")
     var only: String?
 
     @Flag(help: "Tiny counts, seconds in all: checks that every scenario runs (CI).")
@@ -19,8 +20,28 @@ struct NetdBench: AsyncParsableCommand {
     var json: String?
 
     func run() async throws {
-        let chosen = Set((only ?? "history-query").split(separator: ",").map(String.init))
+        let chosen = Set((only ?? Self.scenarios.joined(separator: ",")).split(separator: ",").map(String.init))
+        if let unknown = chosen.subtracting(Self.scenarios).first {
+            throw ValidationError("no scenario \(unknown); there are \(Self.scenarios.joined(separator: ", "))")
+        }
+        // The peers and the held sockets of hold-10k need many descriptors (the peers inherit this).
+        _ = ResourceLimits.raiseOpenFileLimit()
         var measurements: [Measurement] = []
+        if chosen.contains("rpc-ping") {
+            measurements += try await RPCPingScenario.run(smoke: smoke)
+        }
+        if chosen.contains("data-path") {
+            measurements += try await DataPathScenario.run(smoke: smoke)
+        }
+        if chosen.contains("connect-churn") {
+            measurements += try await ConnectChurnScenario.run(smoke: smoke)
+        }
+        if chosen.contains("hold-10k") {
+            measurements += try await HoldScenario.run(smoke: smoke)
+        }
+        if chosen.contains("cli-start") {
+            measurements += try await CLIStartScenario.run(smoke: smoke)
+        }
         if chosen.contains("history-query") {
             measurements += try await HistoryQueryScenario.run(
                 records: smoke ? 20_000 : 1_000_000, queriesPerFilter: smoke ? 10 : 200)
@@ -32,6 +53,8 @@ struct NetdBench: AsyncParsableCommand {
             try encoder.encode(measurements).write(to: URL(fileURLWithPath: json))
         }
     }
+
+    static let scenarios = ["rpc-ping", "data-path", "connect-churn", "hold-10k", "history-query", "cli-start"]
 
     private func report(_ measurements: [Measurement]) -> String {
         var lines = ["scenario        measurement              figures"]

@@ -58,6 +58,7 @@ final class Program: @unchecked Sendable {
     let process: Process
 
     init(_ executable: String, _ arguments: [String], logTo log: String) throws {
+        self.log = log
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -68,6 +69,20 @@ final class Program: @unchecked Sendable {
     }
 
     var pid: Int32 { process.processIdentifier }
+
+    private let log: String
+
+    /// Waits until its output has a line starting with `prefix`; that line.
+    func waitForLine(startingWith prefix: String, seconds: Double = 60) async throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
+            guard process.isRunning else { throw BenchError("\(process.executableURL?.lastPathComponent ?? "?") exited: \(text)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw BenchError("no line starting with \(prefix) from \(process.executableURL?.lastPathComponent ?? "?") in \(seconds) s")
+    }
 
     /// Stops it with SIGTERM and waits (SIGKILL after 10 s).
     func stop() {
@@ -122,3 +137,45 @@ struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// A program installed on the machine (scripts/bench installs the missing ones).
+func installed(_ name: String) throws -> String {
+    for folder in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: folder + "/" + name) {
+        return folder + "/" + name
+    }
+    throw BenchError("\(name) is not installed: run bash scripts/bench, which installs it")
+}
+
+/// A file of this repository (the Node.js peer), found above the executable or the current folder.
+func repositoryFile(_ relative: String) throws -> String {
+    var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+    candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent())
+    for start in candidates {
+        var folder = start
+        for _ in 0..<6 {
+            let path = folder.appendingPathComponent(relative).path
+            if FileManager.default.fileExists(atPath: path) { return path }
+            folder = folder.deletingLastPathComponent()
+        }
+    }
+    throw BenchError("cannot find \(relative); run netd-bench from the repository")
+}
+
+/// redis-server on a Unix socket in `folder`, nothing saved.
+func startRedis(in folder: ScratchFolder) async throws -> (Program, String) {
+    let socket = folder.path + "/redis.sock"
+    let redis = try Program(
+        try installed("redis-server"),
+        ["--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no", "--dir", folder.path, "--loglevel", "warning"],
+        logTo: folder.path + "/redis.log")
+    for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) {
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return (redis, socket)
+}
+
+/// The Node.js peer (Benchmarks/node/peer.js) in one of its modes.
+func startNode(_ arguments: [String], in folder: ScratchFolder, log: String) throws -> Program {
+    try Program(try installed("node"), [try repositoryFile("Benchmarks/node/peer.js")] + arguments, logTo: folder.path + "/" + log)
+}
+

@@ -1,0 +1,48 @@
+import Foundation
+
+/// rpc-ping: `netd.ping` against Redis's PING and the Node.js peer's JSON-RPC ping, from the same
+/// load generator, with 1, 16 and 64 clients, one request at a time and 32 pipelined.
+enum RPCPingScenario {
+    static let jsonPing = #"{"jsonrpc":"2.0","id":1,"method":"netd.ping"}"# + "\n"
+    static let redisPing = "*1\r\n$4\r\nPING\r\n"
+
+    static func run(smoke: Bool) async throws -> [Measurement] {
+        let folder = try ScratchFolder()
+        defer { folder.remove() }
+        let (netd, netdSocket) = try await startNetd(in: folder)
+        defer { netd.stop() }
+        let (redis, redisSocket) = try await startRedis(in: folder)
+        defer { redis.stop() }
+        let nodeSocket = folder.path + "/node.sock"
+        let node = try startNode(["rpc", nodeSocket], in: folder, log: "node.log")
+        defer { node.stop() }
+        _ = try await node.waitForLine(startingWith: "ready")
+
+        let duration: Duration = smoke ? .milliseconds(200) : .seconds(3)
+        let warmup: Duration = smoke ? .milliseconds(50) : .milliseconds(500)
+        var results: [Measurement] = []
+        for clients in [1, 16, 64] {
+            for depth in [1, 32] {
+                func measure(_ path: String, _ request: String) async throws -> (Double, Latencies) {
+                    let result = try await LoadGenerator.run(
+                        path: path, request: request, connections: clients, depth: depth, duration: duration, warmup: warmup)
+                    return (result.perSecond, Latencies(microseconds: result.latencies))
+                }
+                let (netdRate, netdLatency) = try await measure(netdSocket, jsonPing)
+                let (redisRate, redisLatency) = try await measure(redisSocket, redisPing)
+                let (nodeRate, nodeLatency) = try await measure(nodeSocket, jsonPing)
+                results.append(Measurement(
+                    scenario: "rpc-ping", name: "\(clients) clients" + (depth > 1 ? ", pipelined \(depth)" : ""),
+                    figures: [
+                        "netdRps": netdRate.rounded(), "redisRps": redisRate.rounded(), "nodeRps": nodeRate.rounded(),
+                        "netdP50Us": netdLatency.p50, "netdP99Us": netdLatency.p99,
+                        "redisP50Us": redisLatency.p50, "redisP99Us": redisLatency.p99,
+                        "nodeP50Us": nodeLatency.p50, "nodeP99Us": nodeLatency.p99,
+                        "ratioRedis": netdRate / redisRate, "ratioNode": netdRate / nodeRate,
+                        "p50RatioRedis": netdLatency.p50 / max(redisLatency.p50, 0.001),
+                    ]))
+            }
+        }
+        return results
+    }
+}
