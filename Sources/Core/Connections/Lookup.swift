@@ -15,6 +15,14 @@ enum Lookup {
 
     /// The addresses of `host` for TCP, limited to `family` (4, 6, or 0 for both).
     static func resolve(host: String, port: Int, family: Int) async throws(ResponseError) -> Addresses {
+        // An address needs no lookup (Node skips it too): no trip to the thread pool.
+        if let address = try? SocketAddress(ipAddress: host, port: port) {
+            switch (address, family) {
+            case (.v4, 0), (.v4, 4): return Addresses(v4: [address], v6: [])
+            case (.v6, 0), (.v6, 6): return Addresses(v4: [], v6: [address])
+            default: break  // the wrong family: getaddrinfo says so, as for a name
+            }
+        }
         let result: Result<Addresses, LookupFailure>
         do {
             result = try await NIOThreadPool.singleton.runIfActive { lookup(host: host, port: port, family: family) }

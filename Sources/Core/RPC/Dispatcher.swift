@@ -18,7 +18,9 @@ public struct RequestContext: Sendable {
 /// The handlers of every method, one per ``MethodRegistry`` entry.
 public struct MethodTable: Sendable {
     typealias Handler = @Sendable (any RPCParams, RequestContext) async throws -> any Encodable & Sendable
+    typealias ImmediateHandler = @Sendable (any RPCParams, RequestContext) throws -> any Encodable & Sendable
     fileprivate var handlers: [String: Handler] = [:]
+    fileprivate var immediate: [String: ImmediateHandler] = [:]
 
     public init() {}
 
@@ -34,11 +36,28 @@ public struct MethodTable: Sendable {
             return try await handler(params, context)
         }
     }
+
+    /// Registers a handler that answers at once, never waiting: netd may run it on the event loop
+    /// that read the request, without a task or a thread hop (``Dispatcher/respondImmediately``).
+    public mutating func onImmediate<M: RPCMethod>(
+        _ method: M.Type,
+        _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> M.Result
+    ) {
+        let typed: ImmediateHandler = { params, context in
+            guard let params = params as? M.Params else {
+                throw ResponseError.internalError("params of \(M.name) arrived as \(type(of: params))")
+            }
+            return try handler(params, context)
+        }
+        immediate[M.name] = typed
+        handlers[M.name] = { params, context in try typed(params, context) }
+    }
 }
 
 /// Turns decoded calls into responses. This is the one place where errors become JSON-RPC errors.
 public struct Dispatcher: Sendable {
     private let handlers: [String: MethodTable.Handler]
+    private let immediate: [String: MethodTable.ImmediateHandler]
 
     /// - Precondition: `table` has a handler for every method in ``MethodRegistry``, and no other.
     public init(_ table: MethodTable) {
@@ -49,6 +68,46 @@ public struct Dispatcher: Sendable {
             no registry entry for \(handled.subtracting(registered).sorted())
             """)
         handlers = table.handlers
+        immediate = table.immediate
+    }
+
+    /// Whether every call of `frame` can be answered at once (by immediate handlers, or because it
+    /// is invalid): then ``respondImmediately(to:context:)`` serves it without waiting.
+    public func isImmediate(_ frame: IncomingFrame) -> Bool {
+        switch frame {
+        case .single(let call): isImmediate(call)
+        case .batch(let calls): calls.allSatisfy(isImmediate)
+        }
+    }
+
+    private func isImmediate(_ call: IncomingCall) -> Bool {
+        switch call.content {
+        case .failure: true
+        case .success(let valid): immediate[valid.name] != nil || handlers[valid.name] == nil
+        }
+    }
+
+    /// Serves a call whose method answers at once; see ``isImmediate(_:)``.
+    public func respondImmediately(to call: IncomingCall, context: RequestContext) -> ResponseMessage? {
+        let outcome: ResponseMessage.Outcome
+        switch call.content {
+        case .failure(let error):
+            outcome = .error(error)
+        case .success(let valid):
+            if let handler = immediate[valid.name] {
+                do {
+                    outcome = .result(try handler(valid.params, context))
+                } catch let error as ResponseError {
+                    outcome = .error(error)
+                } catch {
+                    outcome = .error(.internalError(String(describing: error)))
+                }
+            } else {
+                outcome = .error(.methodNotFound(valid.name))
+            }
+        }
+        guard case .respond(let id) = call.reply else { return nil }
+        return ResponseMessage(id: id, outcome: outcome)
     }
 
     /// Serves one call. Returns nil for notifications, which are never answered.

@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// until graceful shutdown, which stops accepting, stops reading, lets requests in flight finish,
 /// and removes the socket file.
 public final class RPCServer: Service, Sendable {
-    typealias ClientChannel = NIOAsyncChannel<LineFrame, ByteBuffer>
+    typealias ClientChannel = NIOAsyncChannel<RPCFrame, ByteBuffer>
 
     private let listener: NIOAsyncChannel<ClientChannel, Never>
     private let socketFile: SocketFile
@@ -42,6 +42,7 @@ public final class RPCServer: Service, Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: maxMessageBytes)))
+                        try channel.pipeline.syncOperations.addHandler(ImmediateRequests(dispatcher: dispatcher))
                         return try ClientChannel(wrappingChannelSynchronously: channel)
                     }
                 }
@@ -120,11 +121,15 @@ public final class RPCServer: Service, Sendable {
             try await client.executeThenClose { inbound, outbound in
                 context.notify = { line in try await outbound.write(line) }
                 let session = RPCSession(context: context, dispatcher: dispatcher, outbound: outbound)
+                // From here the event loop answers what needs no waiting by itself.
+                let admitted = context
+                try await client.channel.eventLoop.submit {
+                    try client.channel.pipeline.syncOperations.handler(type: ImmediateRequests.self).requestContext = admitted
+                }.get()
                 try await withThrowingDiscardingTaskGroup { requests in
                     for try await frame in inbound {
                         switch frame {
-                        case .line(let line):
-                            let decoded = IncomingFrame.decode(Data(line.readableBytesView))
+                        case .decoded(let decoded):
                             requests.addTask { await session.serve(decoded) }
                         case .oversized(let bytes):
                             await session.refuseOversized(bytes: bytes, limit: maxMessageBytes)

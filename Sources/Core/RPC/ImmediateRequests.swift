@@ -1,0 +1,77 @@
+import Foundation
+import NIOCore
+import NetdFraming
+import NetdProtocol
+
+/// What an RPC connection's serving task receives: a decoded line, or the size of one too long.
+enum RPCFrame: Sendable {
+    case decoded(IncomingFrame)
+    case oversized(Int)
+}
+
+/// Decodes each request line on the event loop that read it, and answers there and then the ones
+/// that never wait (`netd.ping`, `netd.status`, invalid requests, ...): no task, no thread hop,
+/// and answers to pipelined requests leave in one write. Everything else goes on to the
+/// connection's serving task. While the client is not reading its answers, everything goes to the
+/// task too, whose writer waits for the socket (so netd never piles up answers in memory).
+///
+/// - Important: Event-loop confined, like every channel handler.
+final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = LineFrame
+    typealias InboundOut = RPCFrame
+    typealias OutboundOut = ByteBuffer
+
+    private let dispatcher: Dispatcher
+    private let decoder = JSONDecoder()
+    private let encoder = JSONCoding.encoder()
+    private var needsFlush = false
+    /// Set once the connection is admitted and its caller known; until then all lines go on.
+    var requestContext: RequestContext?
+
+    init(dispatcher: Dispatcher) {
+        self.dispatcher = dispatcher
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .oversized(let bytes):
+            context.fireChannelRead(wrapInboundOut(.oversized(bytes)))
+        case .line(let line):
+            let frame = IncomingFrame.decode(Data(line.readableBytesView), decoder: decoder)
+            guard let requestContext, context.channel.isWritable, dispatcher.isImmediate(frame) else {
+                context.fireChannelRead(wrapInboundOut(.decoded(frame)))
+                return
+            }
+            answer(frame, requestContext: requestContext, context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    private func answer(_ frame: IncomingFrame, requestContext: RequestContext, context: ChannelHandlerContext) {
+        let line: Data
+        do {
+            switch frame {
+            case .single(let call):
+                guard let response = dispatcher.respondImmediately(to: call, context: requestContext) else { return }
+                line = try response.line(encoder: encoder)
+            case .batch(let calls):
+                let responses = calls.compactMap { dispatcher.respondImmediately(to: $0, context: requestContext) }
+                guard !responses.isEmpty else { return }
+                line = try ResponseMessage.line(batch: responses, encoder: encoder)
+            }
+        } catch {
+            // Cannot happen for these results; the serving task reports it properly if it does.
+            context.fireChannelRead(wrapInboundOut(.decoded(frame)))
+            return
+        }
+        context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: line)), promise: nil)
+        needsFlush = true
+    }
+}
