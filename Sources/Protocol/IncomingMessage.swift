@@ -36,6 +36,11 @@ public enum IncomingFrame: Sendable {
             return .single(IncomingCall(reply: .respond(.null), methodName: nil, content: .failure(.parseError("the message is not valid UTF-8"))))
         }
         do {
+            // Look at the first byte rather than let the decoder fail its way to the right shape.
+            let first = data.first { !(" \t\r\n".utf8.contains($0)) }
+            if first == UInt8(ascii: "{") {
+                return .single(try decoder.decode(CallDecoding.self, from: data).call)
+            }
             return try decoder.decode(FrameDecoding.self, from: data).frame
         } catch {
             // FrameDecoding itself never throws, so anything thrown is the JSON text itself.

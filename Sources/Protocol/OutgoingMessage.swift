@@ -94,7 +94,12 @@ extension ResponseMessage {
 
     private func append(to data: inout Data, encoder: JSONEncoder) throws {
         data.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
-        data.append(try encoder.encode(id))
+        switch id {
+        // The usual ids need no encoder.
+        case .number(let number): data.append(contentsOf: String(number).utf8)
+        case .null: data.append(contentsOf: "null".utf8)
+        default: data.append(try encoder.encode(id))
+        }
         switch outcome {
         case .result(let result):
             data.append(contentsOf: #","result":"#.utf8)

@@ -54,6 +54,16 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
     }
 
+    /// A last line without a newline is decoded when the input ends, with no read-complete after
+    /// it: its answer must leave before the end goes on (and the connection is closed).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     private func answer(_ frame: IncomingFrame, requestContext: RequestContext, context: ChannelHandlerContext) {
         let line: Data
         do {
