@@ -115,7 +115,7 @@ public final class NetdClient: Sendable {
         }
     }
 
-    private static func decodeResult<R: Decodable & Sendable>(_ type: R.Type, from data: Data) throws -> R {
+    static func decodeResult<R: Decodable & Sendable>(_ type: R.Type, from data: Data) throws -> R {
         let response: TypedResponse<R>
         do {
             response = try JSONDecoder().decode(TypedResponse<R>.self, from: data)

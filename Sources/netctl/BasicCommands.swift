@@ -10,7 +10,7 @@ struct Ping: AsyncParsableCommand {
 
     func run() async throws {
         let started = ContinuousClock.now
-        let result = try await globals.withClient { try await $0.call(PingMethod.self) }
+        let result = try globals.withClient { try $0.call(PingMethod.self) }
         let elapsed = ContinuousClock.now - started
         try globals.print(result) { result in
             let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
@@ -25,7 +25,7 @@ struct Status: AsyncParsableCommand {
     @OptionGroup var globals: GlobalOptions
 
     func run() async throws {
-        let status = try await globals.withClient { try await $0.call(StatusMethod.self) }
+        let status = try globals.withClient { try $0.call(StatusMethod.self) }
         try globals.print(status) { status in
             """
             netd \(status.version), pid \(status.pid), up \(formatDuration(milliseconds: status.uptimeMs))
@@ -70,7 +70,7 @@ struct Call: AsyncParsableCommand {
 
     func run() async throws {
         let params = try parsedParams()
-        let result = try await globals.withClient { try await $0.call(method: method, params: params) }
+        let result = try globals.withClient { try $0.call(method: method, params: params) }
         if globals.json {
             try globals.print(result) { _ in "" }
         } else {

@@ -47,14 +47,14 @@ struct History: AsyncParsableCommand {
 
     func run() async throws {
         if let id {
-            let result = try await globals.withClient { try await $0.call(HistoryGetMethod.self, .init(id: id)) }
+            let result = try globals.withClient { try $0.call(HistoryGetMethod.self, .init(id: id)) }
             try globals.print(result) { Self.describe($0) }
             return
         }
         let params = HistoryQueryMethod.Params(
             since: since?.iso, until: until?.iso, role: role, kind: kind, state: state, host: host, port: port, path: path,
             server: server, label: label, limit: limit, before: before)
-        let page = try await globals.withClient { try await $0.call(HistoryQueryMethod.self, params) }
+        let page = try globals.withClient { try $0.call(HistoryQueryMethod.self, params) }
         try globals.print(page) { page in
             var rows = [["ID", "OPENED (UTC)", "DURATION", "KIND", "ROLE", "REMOTE", "IN", "OUT", "END", "LABEL"]]
             for item in page.items { rows.append(Self.row(item)) }
@@ -131,7 +131,7 @@ struct Stats: AsyncParsableCommand {
         let params = HistoryStatsMethod.Params(
             since: since?.iso, until: until?.iso, groupBy: by, role: role, kind: kind, host: host, port: port, label: label,
             limit: limit)
-        let result = try await globals.withClient { try await $0.call(HistoryStatsMethod.self, params) }
+        let result = try globals.withClient { try $0.call(HistoryStatsMethod.self, params) }
         try globals.print(result) { result in
             var rows = [[by.rawValue.uppercased(), "CONN", "OPEN", "FAILED", "IN", "OUT", "P50", "P99", "ERRORS"]]
             func row(_ key: String, _ summary: StatsSummary) -> [String] {

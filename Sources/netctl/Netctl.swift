@@ -31,7 +31,25 @@ struct GlobalOptions: ParsableArguments {
     var socketPath: String { NetdPaths.socket(flag: socket) }
 
     /// Connects, runs `body`, and closes, turning failures into netctl's exit statuses.
-    func withClient<T: Sendable>(_ body: (NetdClient) async throws -> T) async throws -> T {
+    /// Runs `body` with a connection for one call after another (no event loop: starts fast).
+    func withClient<T>(_ body: (NetdBlockingClient) throws -> T) throws -> T {
+        let client: NetdBlockingClient
+        do {
+            client = try NetdBlockingClient.connect(socketPath: socketPath)
+        } catch {
+            throw Failure.unreachable(error.description)
+        }
+        do {
+            return try body(client)
+        } catch let error as ResponseError {
+            throw Failure.netd(error, json: json)
+        } catch let error as NetdClientError {
+            throw Failure.unreachable(error.description)
+        }
+    }
+
+    /// Runs `body` with a client that also receives notifications (`netctl watch`).
+    func withStreamingClient<T: Sendable>(_ body: (NetdClient) async throws -> T) async throws -> T {
         let client: NetdClient
         do {
             client = try await NetdClient.connect(socketPath: socketPath)

@@ -56,7 +56,7 @@ struct Connect: AsyncParsableCommand {
         let params = SocketConnectMethod.Params(
             port: target.port, host: target.host, path: target.path, timeoutMs: timeout,
             allowHalfOpen: allowHalfOpen ? true : nil, label: label)
-        let socket = try await globals.withClient { try await $0.call(SocketConnectMethod.self, params) }
+        let socket = try globals.withClient { try $0.call(SocketConnectMethod.self, params) }
         try globals.print(socket) { "socket \($0.id) \($0.state.rawValue): \(describe($0.local)) -> \(describe($0.remote))" }
     }
 }
@@ -78,7 +78,7 @@ struct Listen: AsyncParsableCommand {
         let target = try Target(parsing: target, hostRequired: false)
         let params = ServerListenMethod.Params(
             port: target.port, host: target.host, path: target.path, mode: mode, maxConnections: maxConnections, label: label)
-        let server = try await globals.withClient { try await $0.call(ServerListenMethod.self, params) }
+        let server = try globals.withClient { try $0.call(ServerListenMethod.self, params) }
         try globals.print(server) { "server \($0.id) listening on \(describe($0.local))" }
     }
 }
@@ -91,7 +91,7 @@ struct Accept: AsyncParsableCommand {
     @Option(help: "Wait up to this many milliseconds for a connection.") var wait: Int = 0
 
     func run() async throws {
-        let result = try await globals.withClient { try await $0.call(ServerAcceptMethod.self, .init(id: id, waitMs: wait)) }
+        let result = try globals.withClient { try $0.call(ServerAcceptMethod.self, .init(id: id, waitMs: wait)) }
         try globals.print(result) { result in
             guard let socket = result.socket else { return "no connection waiting on server \(id)" }
             return "socket \(socket.id) accepted from \(describe(socket.remote))"
@@ -112,8 +112,8 @@ struct Send: AsyncParsableCommand {
     func run() async throws {
         let bytes: [UInt8] =
             if let data { escapes ? try unescape(data) : Array(data.utf8) } else { Array(FileHandle.standardInput.readDataToEndOfFile()) }
-        let result = try await globals.withClient {
-            try await $0.call(SocketWriteMethod.self, .init(id: id, data: Data(bytes).base64EncodedString(), encoding: .base64))
+        let result = try globals.withClient {
+            try $0.call(SocketWriteMethod.self, .init(id: id, data: Data(bytes).base64EncodedString(), encoding: .base64))
         }
         try globals.print(result) { "sent \($0.bytes) bytes to socket \(id)" }
     }
@@ -131,15 +131,15 @@ struct Recv: AsyncParsableCommand {
 
     func run() async throws {
         if globals.json {
-            let result = try await globals.withClient {
-                try await $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes, encoding: encoding, waitMs: wait))
+            let result = try globals.withClient {
+                try $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes, encoding: encoding, waitMs: wait))
             }
             try globals.print(result) { _ in "" }
             return
         }
         // Raw bytes, whatever they are: read as base64 and write them out unchanged.
-        let result = try await globals.withClient {
-            try await $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes, encoding: .base64, waitMs: wait))
+        let result = try globals.withClient {
+            try $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes, encoding: .base64, waitMs: wait))
         }
         FileHandle.standardOutput.write(Data(base64Encoded: result.data) ?? Data())
         if result.eof { FileHandle.standardError.write(Data("netctl: socket \(id): the peer has ended\n".utf8)) }
@@ -155,7 +155,7 @@ struct End: AsyncParsableCommand {
     @Argument(help: "The socket's id.") var id: Int64
 
     func run() async throws {
-        let socket = try await globals.withClient { try await $0.call(SocketEndMethod.self, .init(id: id)) }
+        let socket = try globals.withClient { try $0.call(SocketEndMethod.self, .init(id: id)) }
         try globals.print(socket) { "socket \($0.id) ended its write side (\($0.state.rawValue))" }
     }
 }
@@ -169,12 +169,12 @@ struct Close: AsyncParsableCommand {
     @Flag(help: "Servers: also close the sockets it accepted.") var connections = false
 
     func run() async throws {
-        try await globals.withClient { client in
+        try globals.withClient { client in
             do {
-                let socket = try await client.call(SocketCloseMethod.self, .init(id: id, reset: reset ? true : nil))
+                let socket = try client.call(SocketCloseMethod.self, .init(id: id, reset: reset ? true : nil))
                 try globals.print(socket) { "socket \($0.id) \($0.state.rawValue)" }
             } catch let error as ResponseError where error.code == .notFound {
-                let server = try await client.call(ServerCloseMethod.self, .init(id: id, closeConnections: connections ? true : nil))
+                let server = try client.call(ServerCloseMethod.self, .init(id: id, closeConnections: connections ? true : nil))
                 try globals.print(server) { "server \($0.id) \($0.state.rawValue)" }
             }
         }
@@ -188,9 +188,9 @@ struct Get: AsyncParsableCommand {
     @Argument(help: "The socket's or server's id.") var id: Int64
 
     func run() async throws {
-        try await globals.withClient { client in
+        try globals.withClient { client in
             do {
-                let server = try await client.call(ServerGetMethod.self, .init(id: id))
+                let server = try client.call(ServerGetMethod.self, .init(id: id))
                 try globals.print(server) { server in
                     """
                     server \(server.id) (\(server.kind.rawValue)) \(server.state.rawValue) on \(describe(server.local))
@@ -199,7 +199,7 @@ struct Get: AsyncParsableCommand {
                     """ + (server.label.map { "\nlabel \($0)" } ?? "")
                 }
             } catch let error as ResponseError where error.code == .notFound {
-                let socket = try await client.call(SocketGetMethod.self, .init(id: id))
+                let socket = try client.call(SocketGetMethod.self, .init(id: id))
                 try globals.print(socket) { socket in
                     var lines = [
                         "socket \(socket.id) (\(socket.role.rawValue), \(socket.kind.rawValue)) \(socket.state.rawValue)",
@@ -232,10 +232,10 @@ struct List: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let both = try await globals.withClient { client in
+        let both = try globals.withClient { client in
             Both(
-                servers: try await client.call(ServerListMethod.self, .init(state: state, label: label)).servers,
-                sockets: try await client.call(SocketListMethod.self, .init(state: state, label: label)).sockets)
+                servers: try client.call(ServerListMethod.self, .init(state: state, label: label)).servers,
+                sockets: try client.call(SocketListMethod.self, .init(state: state, label: label)).sockets)
         }
         try globals.print(both) { both in
             var rows = [["ID", "ROLE", "KIND", "STATE", "LOCAL", "REMOTE", "IN", "OUT", "UNREAD", "LABEL"]]
@@ -262,7 +262,7 @@ struct Watch: AsyncParsableCommand {
     @Option(help: "Stop after this many events.") var count: Int?
 
     func run() async throws {
-        try await globals.withClient { client in
+        try await globals.withStreamingClient { client in
             let params = EventsSubscribeMethod.Params(types: types.isEmpty ? nil : types, ids: ids.isEmpty ? nil : ids)
             _ = try await client.call(EventsSubscribeMethod.self, params)
             var seen = 0

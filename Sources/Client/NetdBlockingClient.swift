@@ -1,0 +1,103 @@
+import Foundation
+import NetdProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A client that makes one call at a time over a plain blocking Unix socket: no event loop and no
+/// threads to start, which is most of what a short-lived command such as `netctl ping` costs.
+/// Use ``NetdClient`` for concurrent calls and for event notifications.
+public final class NetdBlockingClient {
+    private let fd: Int32
+    private var pending: [UInt8] = []
+    private var nextID: Int64 = 1
+
+    private init(fd: Int32) {
+        self.fd = fd
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// Connects to netd's socket.
+    public static func connect(socketPath: String) throws(NetdClientError) -> NetdBlockingClient {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .unreachable(path: socketPath, reason: String(cString: strerror(errno))) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            Glibc.close(fd)
+            throw .unreachable(path: socketPath, reason: "the path is longer than a Unix socket path can be")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw .unreachable(path: socketPath, reason: reason)
+        }
+        return NetdBlockingClient(fd: fd)
+    }
+
+    /// Calls `method` and returns its result; a netd error is thrown as ``ResponseError``.
+    public func call<M: RPCMethod>(_ method: M.Type, _ params: M.Params) throws -> M.Result {
+        try NetdClient.decodeResult(M.Result.self, from: exchange(method: M.name, params: params))
+    }
+
+    public func call<M: RPCMethod>(_ method: M.Type) throws -> M.Result where M.Params == NoParams {
+        try NetdClient.decodeResult(M.Result.self, from: exchange(method: M.name, params: Optional<NoParams>.none))
+    }
+
+    /// Calls any method with raw JSON params; the result as JSON.
+    public func call(method: String, params: JSONValue?) throws -> JSONValue {
+        try NetdClient.decodeResult(JSONValue.self, from: exchange(method: method, params: params))
+    }
+
+    private func exchange<P: Encodable & Sendable>(method: String, params: P?) throws -> Data {
+        let id = nextID
+        nextID += 1
+        var line = try JSONCoding.encoder().encode(RequestMessage(id: .number(id), method: method, params: params))
+        line.append(UInt8(ascii: "\n"))
+        try send(line)
+        // Answers to other ids (there are none on this connection) and notifications are skipped.
+        while true {
+            let answer = try receiveLine()
+            if let header = try? JSONDecoder().decode(ServerMessageHeader.self, from: answer), header.id == .number(id) {
+                return answer
+            }
+        }
+    }
+
+    private func send(_ data: Data) throws(NetdClientError) {
+        var sent = 0
+        while sent < data.count {
+            let count = data.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, data.count - sent, Int32(MSG_NOSIGNAL)) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .connectionClosed(reason: String(cString: strerror(errno)))
+            }
+            sent += count
+        }
+    }
+
+    private func receiveLine() throws(NetdClientError) -> Data {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Data(pending[..<newline])
+                pending.removeSubrange(...newline)
+                return line
+            }
+            let count = chunk.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .connectionClosed(reason: String(cString: strerror(errno)))
+            }
+            if count == 0 { throw .connectionClosed(reason: "netd closed the connection") }
+            pending.append(contentsOf: chunk[..<count])
+        }
+    }
+}
