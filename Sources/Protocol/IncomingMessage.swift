@@ -35,6 +35,7 @@ public enum IncomingFrame: Sendable {
         guard String(validating: data, as: UTF8.self) != nil else {
             return .single(IncomingCall(reply: .respond(.null), methodName: nil, content: .failure(.parseError("the message is not valid UTF-8"))))
         }
+        if let simple = SimpleRequest.decode(data) { return .single(simple) }
         do {
             // Look at the first byte rather than let the decoder fail its way to the right shape.
             let first = data.first { !(" \t\r\n".utf8.contains($0)) }
@@ -166,5 +167,134 @@ private struct CallDecoding: Decodable {
 extension IncomingCall {
     static func invalid(_ id: RequestID, _ reason: String) -> IncomingCall {
         IncomingCall(reply: .respond(id), methodName: nil, content: .failure(.invalidRequest(reason)))
+    }
+}
+
+/// The commonest request, `{"jsonrpc":"2.0","id":7,"method":"netd.ping"}` with no params (or
+/// `"params":[]`), read straight from its bytes: Foundation's decoder costs more than the rest of
+/// answering such a request. Anything else (params, escapes in strings, other members, a repeated
+/// member, a fractional id, an unknown method) is left to the full decoder, which also explains
+/// what is wrong; this path only ever accepts what that decoder would accept the same way.
+enum SimpleRequest {
+    static func decode(_ data: Data) -> IncomingCall? {
+        data.withUnsafeBytes { bytes -> IncomingCall? in
+            var reader = Reader(bytes: bytes)
+            return reader.call()
+        }
+    }
+
+    private struct Reader {
+        let bytes: UnsafeRawBufferPointer
+        var index = 0
+
+        init(bytes: UnsafeRawBufferPointer) {
+            self.bytes = bytes
+        }
+
+        mutating func call() -> IncomingCall? {
+            var version: Substring?
+            var id: RequestID?
+            var method: String?
+            var sawParams = false
+            skipSpace()
+            guard take(UInt8(ascii: "{")) else { return nil }
+            skipSpace()
+            if take(UInt8(ascii: "}")) { return nil }
+            while true {
+                skipSpace()
+                guard let key = string() else { return nil }
+                skipSpace()
+                guard take(UInt8(ascii: ":")) else { return nil }
+                skipSpace()
+                switch key {
+                case "jsonrpc" where version == nil:
+                    guard let value = string() else { return nil }
+                    version = Substring(value)
+                case "id" where id == nil:
+                    guard let value = requestID() else { return nil }
+                    id = value
+                case "method" where method == nil:
+                    guard let value = string() else { return nil }
+                    method = value
+                case "params" where !sawParams:
+                    // Only an empty array: it means no params, as an absent member does.
+                    guard take(UInt8(ascii: "[")) else { return nil }
+                    skipSpace()
+                    guard take(UInt8(ascii: "]")) else { return nil }
+                    sawParams = true
+                default:
+                    return nil
+                }
+                skipSpace()
+                if take(UInt8(ascii: ",")) { continue }
+                guard take(UInt8(ascii: "}")) else { return nil }
+                break
+            }
+            skipSpace()
+            guard index == bytes.count, version == "2.0", let method, !method.hasPrefix("rpc."),
+                let type = MethodRegistry.method(named: method), let params = Self.absentParams(of: type)
+            else { return nil }
+            return IncomingCall(
+                reply: id.map { .respond($0) } ?? .none, methodName: method,
+                content: .success(IncomingCall.Valid(name: method, method: type, params: params)))
+        }
+
+        private static func absentParams<M: RPCMethod>(of method: M.Type) -> (any RPCParams)? {
+            // Only methods that take no params: the others have params worth the full decoder.
+            NoParams() as? M.Params
+        }
+
+        private mutating func skipSpace() {
+            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        }
+
+        private mutating func take(_ byte: UInt8) -> Bool {
+            guard index < bytes.count, bytes[index] == byte else { return false }
+            index += 1
+            return true
+        }
+
+        /// A string without escapes or control characters; nil otherwise.
+        private mutating func string() -> String? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let start = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                    index += 1
+                    return text
+                }
+                if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+                index += 1
+            }
+            return nil
+        }
+
+        /// An integer id, a string id without escapes, or null.
+        private mutating func requestID() -> RequestID? {
+            if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+                return string().map(RequestID.string)
+            }
+            if index + 4 <= bytes.count, bytes[index..<index + 4].elementsEqual("null".utf8) {
+                index += 4
+                return .null
+            }
+            var value: Int64 = 0
+            let negative = take(UInt8(ascii: "-"))
+            let start = index
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflowed) = times.addingReportingOverflow(Int64(bytes[index] - UInt8(ascii: "0")))
+                guard !overflow, !overflowed else { return nil }
+                value = sum
+                index += 1
+            }
+            let digits = index - start
+            // No leading zeros, and nothing that makes it a fraction or an exponent.
+            guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
+            if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) { return nil }
+            return .number(negative ? -value : value)
+        }
     }
 }

@@ -103,7 +103,11 @@ extension ResponseMessage {
         switch outcome {
         case .result(let result):
             data.append(contentsOf: #","result":"#.utf8)
-            data.append(try encoder.encode(result))
+            if let ready = (result as? any EncodedOnce)?.preencoded {
+                data.append(ready)
+            } else {
+                data.append(try encoder.encode(result))
+            }
         case .error(let error):
             data.append(contentsOf: #","error":"#.utf8)
             data.append(try encoder.encode(error))
@@ -135,4 +139,11 @@ public enum JSONCoding {
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return encoder
     }
+}
+
+/// A result whose JSON is known in advance (the same every time), so that answering it costs a
+/// copy instead of an encoding.
+public protocol EncodedOnce {
+    /// The JSON of this value as `JSONCoding.encoder()` writes it, or nil to encode it as usual.
+    var preencoded: Data? { get }
 }

@@ -68,6 +68,13 @@ import Testing
         #expect(try json(status) == #"{"caller":{"admin":false,"pid":77,"uid":1000},"clients":3,"database":"/root/.local/state/netd/history.sqlite3","history":{"dropped":0,"failures":0,"healthy":true,"lastCommitAt":"2026-11-25T10:00:00.000Z","lastError":null,"lastErrorAt":null,"queued":0},"pid":42,"servers":1,"socket":"/tmp/netd-0/netd.sock","sockets":2,"uptimeMs":1500,"version":"0.1.0"}"#)
     }
 
+    @Test func theEncodedOncePingIsWhatTheEncoderWrites() throws {
+        #expect(PingMethod.Result().preencoded == (try JSONCoding.encoder().encode(PingMethod.Result())))
+        #expect(PingMethod.Result(version: "9.9.9").preencoded == nil)
+        let line = try ResponseMessage(id: .number(3), outcome: .result(PingMethod.Result())).line(encoder: JSONCoding.encoder())
+        #expect(String(decoding: line, as: UTF8.self) == #"{"jsonrpc":"2.0","id":3,"result":{"pong":true,"version":"\#(NetdVersion.current)"}}"# + "\n")
+    }
+
     @Test func historyRecordsAreSocketsOrServers() throws {
         let server = HistoryRecord.server(ServerInfo(
             id: 3, kind: .unix, state: .closed, local: .unix("/tmp/s.sock"), backlog: 511, connections: 0, accepted: 2,

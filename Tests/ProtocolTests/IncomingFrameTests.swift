@@ -123,3 +123,52 @@ import Testing
         #expect(error(empty)?.code == .invalidRequest)
     }
 }
+
+/// The byte-level path for the commonest requests takes only what it reads exactly as the full
+/// decoder would, and leaves everything else to it.
+@Suite struct SimpleRequestTests {
+    @Test(arguments: [
+        (#"{"jsonrpc":"2.0","id":1,"method":"netd.ping"}"#, RequestID.number(1), "netd.ping"),
+        (#" { "method" : "netd.status" , "id" : -42 , "jsonrpc" : "2.0" } "#, .number(-42), "netd.status"),
+        (#"{"jsonrpc":"2.0","id":"a b","method":"netd.methods","params":[]}"#, .string("a b"), "netd.methods"),
+        (#"{"jsonrpc":"2.0","id":null,"method":"netd.ping"}"#, .null, "netd.ping"),
+        ("{\"jsonrpc\":\"2.0\",\n\"id\":0,\t\"method\":\"netd.ping\"}", .number(0), "netd.ping"),
+    ] as [(String, RequestID, String)])
+    func takesTheCommonestRequests(line: String, id: RequestID, method: String) throws {
+        let call = try #require(SimpleRequest.decode(Data(line.utf8)))
+        #expect(call.reply == .respond(id))
+        #expect(call.methodName == method)
+        guard case .success(let valid) = call.content else { Issue.record("not valid: \(call.content)"); return }
+        #expect(valid.name == method)
+        #expect(valid.params is NoParams)
+    }
+
+    @Test func aNotificationHasNoReply() throws {
+        let call = try #require(SimpleRequest.decode(Data(#"{"jsonrpc":"2.0","method":"netd.ping"}"#.utf8)))
+        #expect(call.reply == .none)
+    }
+
+    @Test(arguments: [
+        #"{"jsonrpc":"2.0","id":1,"method":"socket.get","params":{"id":3}}"#,  // params: the full decoder's
+        #"{"jsonrpc":"2.0","id":1,"method":"netd.ping","params":{}}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"socket.list"}"#,  // takes params, even if none are sent
+        #"{"jsonrpc":"2.0","id":1.5,"method":"netd.ping"}"#,
+        #"{"jsonrpc":"2.0","id":1e3,"method":"netd.ping"}"#,
+        #"{"jsonrpc":"2.0","id":01,"method":"netd.ping"}"#,
+        #"{"jsonrpc":"2.0","id":99999999999999999999,"method":"netd.ping"}"#,
+        #"{"jsonrpc":"2.0","id":"\u0041","method":"netd.ping"}"#,
+        #"{"jsonrpc":"1.0","id":1,"method":"netd.ping"}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"netd.ping","extra":true}"#,
+        #"{"jsonrpc":"2.0","id":1,"id":2,"method":"netd.ping"}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"netd.ping",}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"no.such"}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"rpc.ping"}"#,
+        #"{"jsonrpc":"2.0","id":1,"method":"netd.ping"} x"#,
+        #"{"jsonrpc":"2.0","id":1}"#,
+        #"{}"#,
+        #"[{"jsonrpc":"2.0","id":1,"method":"netd.ping"}]"#,
+    ])
+    func leavesEverythingElseToTheFullDecoder(line: String) {
+        #expect(SimpleRequest.decode(Data(line.utf8)) == nil)
+    }
+}

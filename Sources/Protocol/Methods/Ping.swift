@@ -1,3 +1,5 @@
+import Foundation
+
 /// `netd.ping`: is netd there, and which version is it.
 public enum PingMethod: RPCMethod {
     public static let name = "netd.ping"
@@ -13,4 +15,11 @@ public enum PingMethod: RPCMethod {
             self.version = version
         }
     }
+}
+
+extension PingMethod.Result: EncodedOnce {
+    /// netd's own answer never changes while it runs: encoded once, then copied.
+    public static let encodedCurrent: Data? = try? JSONCoding.encoder().encode(PingMethod.Result())
+
+    public var preencoded: Data? { self == PingMethod.Result() ? Self.encodedCurrent : nil }
 }
