@@ -231,17 +231,13 @@ enum SimpleRequest {
                 break
             }
             skipSpace()
-            guard index == bytes.count, version == "2.0", let method, !method.hasPrefix("rpc."),
-                let type = MethodRegistry.method(named: method), let params = Self.absentParams(of: type)
+            // Only methods that take no params: the others have params worth the full decoder.
+            guard index == bytes.count, version == "2.0", let method, MethodRegistry.takingNoParams.contains(method),
+                let type = MethodRegistry.method(named: method)
             else { return nil }
             return IncomingCall(
                 reply: id.map { .respond($0) } ?? .none, methodName: method,
-                content: .success(IncomingCall.Valid(name: method, method: type, params: params)))
-        }
-
-        private static func absentParams<M: RPCMethod>(of method: M.Type) -> (any RPCParams)? {
-            // Only methods that take no params: the others have params worth the full decoder.
-            NoParams() as? M.Params
+                content: .success(IncomingCall.Valid(name: method, method: type, params: NoParams())))
         }
 
         private mutating func skipSpace() {

@@ -33,6 +33,13 @@ public enum MethodRegistry {
         uniqueKeysWithValues: zip(names, all).map { ($0, $1) }
     )
 
+    /// The methods whose params are ``NoParams``.
+    static let takingNoParams: Set<String> = Set(all.filter { takesNoParams($0) }.map { describe($0).name })
+
+    private static func takesNoParams<M: RPCMethod>(_ method: M.Type) -> Bool {
+        M.Params.self == NoParams.self
+    }
+
     public static func method(named name: String) -> (any RPCMethod.Type)? {
         byName[name]
     }

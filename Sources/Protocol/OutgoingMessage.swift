@@ -92,8 +92,12 @@ extension ResponseMessage {
         return data
     }
 
+    private static let head = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
+    private static let resultKey = Array(#","result":"#.utf8)
+    private static let errorKey = Array(#","error":"#.utf8)
+
     private func append(to data: inout Data, encoder: JSONEncoder) throws {
-        data.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        data.append(contentsOf: Self.head)
         switch id {
         // The usual ids need no encoder.
         case .number(let number): data.append(contentsOf: String(number).utf8)
@@ -102,14 +106,14 @@ extension ResponseMessage {
         }
         switch outcome {
         case .result(let result):
-            data.append(contentsOf: #","result":"#.utf8)
-            if let ready = (result as? any EncodedOnce)?.preencoded {
-                data.append(ready)
+            data.append(contentsOf: Self.resultKey)
+            if let ready = result as? PreencodedResult {
+                data.append(ready.json)
             } else {
                 data.append(try encoder.encode(result))
             }
         case .error(let error):
-            data.append(contentsOf: #","error":"#.utf8)
+            data.append(contentsOf: Self.errorKey)
             data.append(try encoder.encode(error))
         }
         data.append(UInt8(ascii: "}"))
@@ -146,4 +150,18 @@ public enum JSONCoding {
 public protocol EncodedOnce {
     /// The JSON of this value as `JSONCoding.encoder()` writes it, or nil to encode it as usual.
     var preencoded: Data? { get }
+}
+
+/// A result already in JSON (from ``EncodedOnce``), written into a response as it is.
+public struct PreencodedResult: Encodable, Sendable {
+    public let json: Data
+
+    public init(json: Data) {
+        self.json = json
+    }
+
+    /// Through an encoder (not the response writer), it is decoded and encoded again.
+    public func encode(to encoder: any Encoder) throws {
+        try JSONDecoder().decode(JSONValue.self, from: json).encode(to: encoder)
+    }
 }

@@ -52,6 +52,22 @@ public struct MethodTable: Sendable {
         immediate[M.name] = typed
         handlers[M.name] = { params, context in try typed(params, context) }
     }
+
+    /// As ``onImmediate(_:_:)``, for a result that is the same JSON every time: encoded once.
+    public mutating func onImmediate<M: RPCMethod>(
+        _ method: M.Type,
+        _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> M.Result
+    ) where M.Result: EncodedOnce {
+        let typed: ImmediateHandler = { params, context in
+            guard let params = params as? M.Params else {
+                throw ResponseError.internalError("params of \(M.name) arrived as \(type(of: params))")
+            }
+            let result = try handler(params, context)
+            return result.preencoded.map(PreencodedResult.init(json:)) ?? result
+        }
+        immediate[M.name] = typed
+        handlers[M.name] = { params, context in try typed(params, context) }
+    }
 }
 
 /// Turns decoded calls into responses. This is the one place where errors become JSON-RPC errors.
