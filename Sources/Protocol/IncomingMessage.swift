@@ -28,14 +28,21 @@ public enum IncomingFrame: Sendable {
     case single(IncomingCall)
     case batch([IncomingCall])
 
+    /// The commonest requests (no params, nothing escaped), read straight from the line's bytes
+    /// with no copy; nil for everything else, which ``decode(_:decoder:)`` reads.
+    public static func decodeSimple(_ bytes: UnsafeRawBufferPointer) -> IncomingFrame? {
+        var reader = SimpleRequest.Reader(bytes: bytes)
+        return reader.call().map(IncomingFrame.single)
+    }
+
     /// Decodes one line. Never throws: what is wrong becomes the error to answer with.
     public static func decode<Bytes: DataProtocol>(_ line: Bytes, decoder: JSONDecoder = JSONDecoder()) -> IncomingFrame {
         let data = line as? Data ?? Data(line)
+        if let simple = SimpleRequest.decode(data) { return .single(simple) }
         // JSON text is UTF-8; JSONDecoder would only notice bad bytes inside a string, and late.
         guard String(validating: data, as: UTF8.self) != nil else {
             return .single(IncomingCall(reply: .respond(.null), methodName: nil, content: .failure(.parseError("the message is not valid UTF-8"))))
         }
-        if let simple = SimpleRequest.decode(data) { return .single(simple) }
         do {
             // Look at the first byte rather than let the decoder fail its way to the right shape.
             let first = data.first { !(" \t\r\n".utf8.contains($0)) }
@@ -183,7 +190,7 @@ enum SimpleRequest {
         }
     }
 
-    private struct Reader {
+    struct Reader {
         let bytes: UnsafeRawBufferPointer
         var index = 0
 
@@ -250,7 +257,8 @@ enum SimpleRequest {
             return true
         }
 
-        /// A string without escapes or control characters; nil otherwise.
+        /// A string of printable ASCII without escapes; nil otherwise (so that this path never
+        /// needs the line's UTF-8 checked first).
         private mutating func string() -> String? {
             guard take(UInt8(ascii: "\"")) else { return nil }
             let start = index
@@ -261,7 +269,7 @@ enum SimpleRequest {
                     index += 1
                     return text
                 }
-                if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+                if byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { return nil }
                 index += 1
             }
             return nil

@@ -143,6 +143,17 @@ import Testing
         #expect(valid.params is NoParams)
     }
 
+    @Test func bytesThatAreNotUTF8NeverTakeThisPath() {
+        var bytes = Array(#"{"jsonrpc":"2.0","id":"x","method":"netd.ping"}"#.utf8)
+        bytes[28] = 0xFF
+        #expect(bytes.withUnsafeBytes(IncomingFrame.decodeSimple) == nil)
+        guard case .single(let call) = IncomingFrame.decode(Data(bytes)), case .failure(let error) = call.content else {
+            Issue.record("invalid UTF-8 was accepted")
+            return
+        }
+        #expect(error.code == .parseError)
+    }
+
     @Test func aNotificationHasNoReply() throws {
         let call = try #require(SimpleRequest.decode(Data(#"{"jsonrpc":"2.0","method":"netd.ping"}"#.utf8)))
         #expect(call.reply == .none)
@@ -167,6 +178,7 @@ import Testing
         #"{"jsonrpc":"2.0","id":1}"#,
         #"{}"#,
         #"[{"jsonrpc":"2.0","id":1,"method":"netd.ping"}]"#,
+        #"{"jsonrpc":"2.0","id":"café","method":"netd.ping"}"#,  // not ASCII: the full decoder checks UTF-8
     ])
     func leavesEverythingElseToTheFullDecoder(line: String) {
         #expect(SimpleRequest.decode(Data(line.utf8)) == nil)

@@ -37,7 +37,9 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
         case .oversized(let bytes):
             context.fireChannelRead(wrapInboundOut(.oversized(bytes)))
         case .line(let line):
-            let frame = IncomingFrame.decode(Data(line.readableBytesView), decoder: decoder)
+            let frame =
+                line.withUnsafeReadableBytes(IncomingFrame.decodeSimple)
+                ?? IncomingFrame.decode(Data(line.readableBytesView), decoder: decoder)
             guard let requestContext, context.channel.isWritable, dispatcher.isImmediate(frame) else {
                 context.fireChannelRead(wrapInboundOut(.decoded(frame)))
                 return
