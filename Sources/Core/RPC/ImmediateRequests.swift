@@ -24,7 +24,8 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
     private let dispatcher: Dispatcher
     private let decoder = JSONDecoder()
     private let encoder = JSONCoding.encoder()
-    private var needsFlush = false
+    /// Answers made during the current read, written together when it completes.
+    private var answers: ByteBuffer?
     /// Set once the connection is admitted and its caller known; until then all lines go on.
     var requestContext: RequestContext?
 
@@ -49,20 +50,20 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
+        writeAnswers(context: context)
         context.fireChannelReadComplete()
+    }
+
+    private func writeAnswers(context: ChannelHandlerContext) {
+        guard let ready = answers else { return }
+        answers = nil
+        context.writeAndFlush(wrapOutboundOut(ready), promise: nil)
     }
 
     /// A last line without a newline is decoded when the input ends, with no read-complete after
     /// it: its answer must leave before the end goes on (and the connection is closed).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
+        writeAnswers(context: context)
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -83,7 +84,7 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelRead(wrapInboundOut(.decoded(frame)))
             return
         }
-        context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: line)), promise: nil)
-        needsFlush = true
+        if answers == nil { answers = context.channel.allocator.buffer(capacity: max(line.count, 4096)) }
+        answers?.writeBytes(line)
     }
 }
