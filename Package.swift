@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "netctl", targets: ["netctl"]),
         .executable(name: "netd-bench", targets: ["netd-bench"]),
         .library(name: "NetdClient", targets: ["NetdClient"]),
+        .library(name: "NetdBlockingClient", targets: ["NetdBlockingClient"]),
         .library(name: "NetdProtocol", targets: ["NetdProtocol"]),
     ],
     dependencies: [
@@ -61,6 +62,7 @@ let package = Package(
             path: "Sources/Client",
             swiftSettings: strict
         ),
+        .target(name: "NetdBlockingClient", dependencies: ["NetdProtocol"], path: "Sources/BlockingClient", swiftSettings: strict),
         .executableTarget(
             name: "netd",
             dependencies: [
@@ -74,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "netctl",
             dependencies: [
-                "NetdClient", "NetdProtocol",
+                "NetdBlockingClient", "NetdProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/netctl",

@@ -60,19 +60,19 @@ public final class NetdClient: Sendable {
     ///   connection fails or the answer cannot be read.
     public func call<M: RPCMethod>(_ method: M.Type, _ params: M.Params) async throws -> M.Result {
         let data = try await exchange(method: M.name, params: params)
-        return try Self.decodeResult(M.Result.self, from: data)
+        return try NetdClientError.decodeResult(M.Result.self, from: data)
     }
 
     /// Calls a method that takes no params.
     public func call<M: RPCMethod>(_ method: M.Type) async throws -> M.Result where M.Params == NoParams {
         let data = try await exchange(method: M.name, params: Optional<NoParams>.none)
-        return try Self.decodeResult(M.Result.self, from: data)
+        return try NetdClientError.decodeResult(M.Result.self, from: data)
     }
 
     /// Calls any method by name with any params, as `netctl call` does.
     public func call(method: String, params: JSONValue?) async throws -> JSONValue {
         let data = try await exchange(method: method, params: params)
-        return try Self.decodeResult(JSONValue.self, from: data)
+        return try NetdClientError.decodeResult(JSONValue.self, from: data)
     }
 
     /// Sends a notification: netd runs it and never answers.
@@ -115,44 +115,12 @@ public final class NetdClient: Sendable {
         }
     }
 
-    static func decodeResult<R: Decodable & Sendable>(_ type: R.Type, from data: Data) throws -> R {
-        let response: TypedResponse<R>
-        do {
-            response = try JSONDecoder().decode(TypedResponse<R>.self, from: data)
-        } catch {
-            throw NetdClientError.malformedResponse(String(describing: error))
-        }
-        if let error = response.error { throw error }
-        guard let result = response.result else {
-            throw NetdClientError.malformedResponse("a response with neither result nor error")
-        }
-        return result
-    }
-
     static func reason(_ error: any Error) -> String {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
         if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
             return reason(first.error)
         }
         return String(describing: error)
-    }
-}
-
-/// Why a call did not get an answer from netd.
-public enum NetdClientError: Error, CustomStringConvertible, Sendable {
-    /// Nothing accepted a connection on the socket.
-    case unreachable(path: String, reason: String)
-    /// The connection closed before the answer came.
-    case connectionClosed(reason: String)
-    /// netd's answer could not be read.
-    case malformedResponse(String)
-
-    public var description: String {
-        switch self {
-        case .unreachable(let path, let reason): "cannot reach netd at \(path): \(reason)"
-        case .connectionClosed(let reason): "the connection to netd closed: \(reason)"
-        case .malformedResponse(let reason): "netd's answer could not be read: \(reason)"
-        }
     }
 }
 

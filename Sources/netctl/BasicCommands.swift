@@ -1,14 +1,14 @@
 import ArgumentParser
 import Foundation
-import NetdClient
+import NetdBlockingClient
 import NetdProtocol
 
-struct Ping: AsyncParsableCommand {
+struct Ping: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: PingMethod.summary)
 
     @OptionGroup var globals: GlobalOptions
 
-    func run() async throws {
+    func run() throws {
         let started = ContinuousClock.now
         let result = try globals.withClient { try $0.call(PingMethod.self) }
         let elapsed = ContinuousClock.now - started
@@ -19,12 +19,12 @@ struct Ping: AsyncParsableCommand {
     }
 }
 
-struct Status: AsyncParsableCommand {
+struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: StatusMethod.summary)
 
     @OptionGroup var globals: GlobalOptions
 
-    func run() async throws {
+    func run() throws {
         let status = try globals.withClient { try $0.call(StatusMethod.self) }
         try globals.print(status) { status in
             """
@@ -40,7 +40,7 @@ struct Status: AsyncParsableCommand {
     }
 }
 
-struct Call: AsyncParsableCommand {
+struct Call: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Call any method with JSON params and print its result.",
         discussion: "Example: netctl call netd.status    netctl call socket.get '{\"id\": 3}'    echo '{}' | netctl call netd.ping -")
@@ -68,7 +68,7 @@ struct Call: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    func run() throws {
         let params = try parsedParams()
         let result = try globals.withClient { try $0.call(method: method, params: params) }
         if globals.json {

@@ -25,7 +25,7 @@ extension Kind: ExpressibleByArgument {}
 extension HistoryState: ExpressibleByArgument {}
 extension StatsGrouping: ExpressibleByArgument {}
 
-struct History: AsyncParsableCommand {
+struct History: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show past and present connections from netd's history, newest first; with an ID, one record and its events.",
         discussion: "Times: a duration back from now (30s, 15m, 1h, 7d) or ISO 8601 (2026-11-25T10:00:00Z).")
@@ -45,7 +45,7 @@ struct History: AsyncParsableCommand {
     @Option(help: "At most this many records.") var limit: Int = 50
     @Option(help: "Continue below this id (the `next` of a previous page).") var before: Int64?
 
-    func run() async throws {
+    func run() throws {
         if let id {
             let result = try globals.withClient { try $0.call(HistoryGetMethod.self, .init(id: id)) }
             try globals.print(result) { Self.describe($0) }
@@ -111,7 +111,7 @@ struct History: AsyncParsableCommand {
     }
 }
 
-struct Stats: AsyncParsableCommand {
+struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "What netd's connections talked to over a time window, and what failed (history.stats).",
         discussion: "Times: a duration back from now (30s, 15m, 1h, 7d) or ISO 8601.")
@@ -127,7 +127,7 @@ struct Stats: AsyncParsableCommand {
     @Option(help: "Only this label.") var label: String?
     @Option(help: "At most this many groups, busiest first.") var limit: Int = 20
 
-    func run() async throws {
+    func run() throws {
         let params = HistoryStatsMethod.Params(
             since: since?.iso, until: until?.iso, groupBy: by, role: role, kind: kind, host: host, port: port, label: label,
             limit: limit)

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
-import NetdClient
+import NetdBlockingClient
 import NetdProtocol
 
-struct Netctl: AsyncParsableCommand {
+struct Netctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netctl",
         abstract: "Talk to netd: open, inspect and close connections it holds for you.",
@@ -31,7 +31,7 @@ struct GlobalOptions: ParsableArguments {
     var socketPath: String { NetdPaths.socket(flag: socket) }
 
     /// Connects, runs `body`, and closes, turning failures into netctl's exit statuses.
-    /// Runs `body` with a connection for one call after another (no event loop: starts fast).
+    /// Runs `body` with a connection to netd: a plain blocking socket, so that netctl starts fast.
     func withClient<T>(_ body: (NetdBlockingClient) throws -> T) throws -> T {
         let client: NetdBlockingClient
         do {
@@ -44,27 +44,6 @@ struct GlobalOptions: ParsableArguments {
         } catch let error as ResponseError {
             throw Failure.netd(error, json: json)
         } catch let error as NetdClientError {
-            throw Failure.unreachable(error.description)
-        }
-    }
-
-    /// Runs `body` with a client that also receives notifications (`netctl watch`).
-    func withStreamingClient<T: Sendable>(_ body: (NetdClient) async throws -> T) async throws -> T {
-        let client: NetdClient
-        do {
-            client = try await NetdClient.connect(socketPath: socketPath)
-        } catch let error as NetdClientError {
-            throw Failure.unreachable(error.description)
-        }
-        do {
-            let result = try await body(client)
-            await client.close()
-            return result
-        } catch let error as ResponseError {
-            await client.close()
-            throw Failure.netd(error, json: json)
-        } catch let error as NetdClientError {
-            await client.close()
             throw Failure.unreachable(error.description)
         }
     }
@@ -110,14 +89,12 @@ enum Failure: Error {
 
 @main
 enum Main {
-    static func main() async {
+    /// Synchronous from start to end: no concurrency runtime to start for a command that makes a
+    /// call or two over a blocking socket.
+    static func main() {
         do {
             var command = try Netctl.parseAsRoot()
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
+            try command.run()
         } catch let failure as Failure {
             FileHandle.standardError.write(Data((failure.message + "\n").utf8))
             exit(failure.exitCode)

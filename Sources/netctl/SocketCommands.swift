@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import NetdClient
+import NetdBlockingClient
 import NetdProtocol
 
 /// `HOST:PORT`, `[IPv6]:PORT`, `PORT` or a Unix socket path, as netctl's commands take them.
@@ -38,7 +38,7 @@ func describe(_ endpoint: Endpoint?) -> String {
     return address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
 }
 
-struct Connect: AsyncParsableCommand {
+struct Connect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: SocketConnectMethod.summary,
         discussion: "Example: netctl connect 127.0.0.1:6379    netctl connect /run/app.sock")
@@ -51,7 +51,7 @@ struct Connect: AsyncParsableCommand {
 
     func validate() throws { _ = try Target(parsing: target, hostRequired: true) }
 
-    func run() async throws {
+    func run() throws {
         let target = try Target(parsing: target, hostRequired: true)
         let params = SocketConnectMethod.Params(
             port: target.port, host: target.host, path: target.path, timeoutMs: timeout,
@@ -61,7 +61,7 @@ struct Connect: AsyncParsableCommand {
     }
 }
 
-struct Listen: AsyncParsableCommand {
+struct Listen: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: ServerListenMethod.summary,
         discussion: "Example: netctl listen 8080    netctl listen 127.0.0.1:0    netctl listen /tmp/app.sock")
@@ -74,7 +74,7 @@ struct Listen: AsyncParsableCommand {
 
     func validate() throws { _ = try Target(parsing: target, hostRequired: false) }
 
-    func run() async throws {
+    func run() throws {
         let target = try Target(parsing: target, hostRequired: false)
         let params = ServerListenMethod.Params(
             port: target.port, host: target.host, path: target.path, mode: mode, maxConnections: maxConnections, label: label)
@@ -83,14 +83,14 @@ struct Listen: AsyncParsableCommand {
     }
 }
 
-struct Accept: AsyncParsableCommand {
+struct Accept: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: ServerAcceptMethod.summary)
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "The server's id.") var id: Int64
     @Option(help: "Wait up to this many milliseconds for a connection.") var wait: Int = 0
 
-    func run() async throws {
+    func run() throws {
         let result = try globals.withClient { try $0.call(ServerAcceptMethod.self, .init(id: id, waitMs: wait)) }
         try globals.print(result) { result in
             guard let socket = result.socket else { return "no connection waiting on server \(id)" }
@@ -99,7 +99,7 @@ struct Accept: AsyncParsableCommand {
     }
 }
 
-struct Send: AsyncParsableCommand {
+struct Send: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send bytes to a socket: DATA, or stdin when DATA is absent.",
         discussion: "Example: netctl send -e 5 'PING\\r\\n'    printf 'GET / HTTP/1.0\\r\\n\\r\\n' | netctl send 5")
@@ -109,7 +109,7 @@ struct Send: AsyncParsableCommand {
     @Argument(help: "The bytes to send (default: read stdin to its end).") var data: String?
     @Flag(name: .short, help: "Interpret backslash escapes in DATA: \\r \\n \\t \\\\ \\xHH.") var escapes = false
 
-    func run() async throws {
+    func run() throws {
         let bytes: [UInt8] =
             if let data { escapes ? try unescape(data) : Array(data.utf8) } else { Array(FileHandle.standardInput.readDataToEndOfFile()) }
         let result = try globals.withClient {
@@ -119,7 +119,7 @@ struct Send: AsyncParsableCommand {
     }
 }
 
-struct Recv: AsyncParsableCommand {
+struct Recv: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the bytes a socket has received (raw on stdout; the result JSON with --json).")
 
@@ -129,7 +129,7 @@ struct Recv: AsyncParsableCommand {
     @Option(help: "Read at most this many bytes.") var maxBytes: Int = 65536
     @Option(help: "With --json: utf8, base64 or hex.") var encoding: DataEncoding = .utf8
 
-    func run() async throws {
+    func run() throws {
         if globals.json {
             let result = try globals.withClient {
                 try $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes, encoding: encoding, waitMs: wait))
@@ -148,19 +148,19 @@ struct Recv: AsyncParsableCommand {
 
 extension DataEncoding: ExpressibleByArgument {}
 
-struct End: AsyncParsableCommand {
+struct End: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: SocketEndMethod.summary)
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "The socket's id.") var id: Int64
 
-    func run() async throws {
+    func run() throws {
         let socket = try globals.withClient { try $0.call(SocketEndMethod.self, .init(id: id)) }
         try globals.print(socket) { "socket \($0.id) ended its write side (\($0.state.rawValue))" }
     }
 }
 
-struct Close: AsyncParsableCommand {
+struct Close: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Close a socket or a server.")
 
     @OptionGroup var globals: GlobalOptions
@@ -168,7 +168,7 @@ struct Close: AsyncParsableCommand {
     @Flag(help: "Sockets: send RST instead of closing gracefully.") var reset = false
     @Flag(help: "Servers: also close the sockets it accepted.") var connections = false
 
-    func run() async throws {
+    func run() throws {
         try globals.withClient { client in
             do {
                 let socket = try client.call(SocketCloseMethod.self, .init(id: id, reset: reset ? true : nil))
@@ -181,13 +181,13 @@ struct Close: AsyncParsableCommand {
     }
 }
 
-struct Get: AsyncParsableCommand {
+struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show one socket or server.")
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "The socket's or server's id.") var id: Int64
 
-    func run() async throws {
+    func run() throws {
         try globals.withClient { client in
             do {
                 let server = try client.call(ServerGetMethod.self, .init(id: id))
@@ -219,7 +219,7 @@ struct Get: AsyncParsableCommand {
     }
 }
 
-struct List: AsyncParsableCommand {
+struct List: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ls", abstract: "List your servers and sockets.")
 
     @OptionGroup var globals: GlobalOptions
@@ -231,7 +231,7 @@ struct List: AsyncParsableCommand {
         var sockets: [SocketInfo]
     }
 
-    func run() async throws {
+    func run() throws {
         let both = try globals.withClient { client in
             Both(
                 servers: try client.call(ServerListMethod.self, .init(state: state, label: label)).servers,
@@ -253,7 +253,7 @@ struct List: AsyncParsableCommand {
     }
 }
 
-struct Watch: AsyncParsableCommand {
+struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print events as they happen, until interrupted.")
 
     @OptionGroup var globals: GlobalOptions
@@ -261,12 +261,13 @@ struct Watch: AsyncParsableCommand {
     @Option(name: .customLong("id"), help: "Only this socket or server (repeatable).") var ids: [Int64] = []
     @Option(help: "Stop after this many events.") var count: Int?
 
-    func run() async throws {
-        try await globals.withStreamingClient { client in
+    func run() throws {
+        try globals.withClient { client in
             let params = EventsSubscribeMethod.Params(types: types.isEmpty ? nil : types, ids: ids.isEmpty ? nil : ids)
-            _ = try await client.call(EventsSubscribeMethod.self, params)
+            _ = try client.call(EventsSubscribeMethod.self, params)
             var seen = 0
-            for await line in client.notifications {
+            while count.map({ seen < $0 }) ?? true {
+                let line = try client.receiveLine()
                 guard let event = try? JSONDecoder().decode(JSONValue.self, from: line), let params = event["params"] else { continue }
                 let text: String
                 if globals.json {
@@ -283,7 +284,6 @@ struct Watch: AsyncParsableCommand {
                 // Unbuffered, so that `netctl watch | grep` sees each event as it happens.
                 FileHandle.standardOutput.write(Data((text + "\n").utf8))
                 seen += 1
-                if let count, seen >= count { break }
             }
         }
     }

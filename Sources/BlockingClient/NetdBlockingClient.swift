@@ -7,7 +7,8 @@ import Glibc
 
 /// A client that makes one call at a time over a plain blocking Unix socket: no event loop and no
 /// threads to start, which is most of what a short-lived command such as `netctl ping` costs.
-/// Use ``NetdClient`` for concurrent calls and for event notifications.
+/// It depends on nothing but NetdProtocol, so a command built on it loads fast; use NetdClient for
+/// concurrent calls from one process.
 public final class NetdBlockingClient {
     private let fd: Int32
     private var pending: [UInt8] = []
@@ -44,16 +45,16 @@ public final class NetdBlockingClient {
 
     /// Calls `method` and returns its result; a netd error is thrown as ``ResponseError``.
     public func call<M: RPCMethod>(_ method: M.Type, _ params: M.Params) throws -> M.Result {
-        try NetdClient.decodeResult(M.Result.self, from: exchange(method: M.name, params: params))
+        try NetdClientError.decodeResult(M.Result.self, from: exchange(method: M.name, params: params))
     }
 
     public func call<M: RPCMethod>(_ method: M.Type) throws -> M.Result where M.Params == NoParams {
-        try NetdClient.decodeResult(M.Result.self, from: exchange(method: M.name, params: Optional<NoParams>.none))
+        try NetdClientError.decodeResult(M.Result.self, from: exchange(method: M.name, params: Optional<NoParams>.none))
     }
 
     /// Calls any method with raw JSON params; the result as JSON.
     public func call(method: String, params: JSONValue?) throws -> JSONValue {
-        try NetdClient.decodeResult(JSONValue.self, from: exchange(method: method, params: params))
+        try NetdClientError.decodeResult(JSONValue.self, from: exchange(method: method, params: params))
     }
 
     private func exchange<P: Encodable & Sendable>(method: String, params: P?) throws -> Data {
@@ -83,7 +84,8 @@ public final class NetdBlockingClient {
         }
     }
 
-    private func receiveLine() throws(NetdClientError) -> Data {
+    /// The next line netd sends: after `events.subscribe`, each is an event notification.
+    public func receiveLine() throws(NetdClientError) -> Data {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
