@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Why a call did not get an answer from netd.
 public enum NetdClientError: Error, CustomStringConvertible, Sendable {

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One request object as netd received it, already checked against JSON-RPC 2.0 and the method registry.
 public struct IncomingCall: Sendable {

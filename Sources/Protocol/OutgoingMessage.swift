@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A response netd sends: a result or an error for one request id.
 public struct ResponseMessage: Encodable, Sendable {

@@ -127,4 +127,11 @@ private func jsonTypeName(_ type: Any.Type) -> String {
     }
 }
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Times as the contract writes them: ISO 8601 UTC with milliseconds, `2026-11-25T10:00:00.123Z`.
 public enum Timestamp {

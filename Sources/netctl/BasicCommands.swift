@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import NetdBlockingClient
 import NetdProtocol
 
@@ -14,7 +21,7 @@ struct Ping: ParsableCommand {
         let elapsed = ContinuousClock.now - started
         try globals.print(result) { result in
             let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
-            return "pong from netd \(result.version) at \(globals.socketPath) in \(String(format: "%.1f", ms)) ms"
+            return "pong from netd \(result.version) at \(globals.socketPath) in \(oneDecimal(ms)) ms"
         }
     }
 }
@@ -60,7 +67,7 @@ struct Call: ParsableCommand {
 
     private func parsedParams() throws -> JSONValue? {
         guard let params else { return nil }
-        let text: Data = params == "-" ? FileHandle.standardInput.readDataToEndOfFile() : Data(params.utf8)
+        let text: Data = params == "-" ? Data(Terminal.readInput()) : Data(params.utf8)
         do {
             return try JSONDecoder().decode(JSONValue.self, from: text)
         } catch {

@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import NetdProtocol
 
 /// A time as netctl's history flags take it: a duration back from now (`1h`, `30m`, `7d`) or an
@@ -159,7 +166,7 @@ struct Stats: ParsableCommand {
 
 /// `2026-11-25T10:00:00.123Z` as `2026-11-25 10:00:00`.
 func shortTime(_ iso: String) -> String {
-    String(iso.prefix(19)).replacingOccurrences(of: "T", with: " ")
+    String(iso.prefix(19).map { $0 == "T" ? " " : $0 })
 }
 
 /// How long between two ISO times, briefly: `850ms`, `4.2s`, `3m05s`, `2h10m`, `3d4h`; `-` while open.
@@ -173,9 +180,9 @@ func milliseconds(_ value: Double?) -> String {
     let ms = Int(value.rounded())
     switch ms {
     case ..<1000: return "\(ms)ms"
-    case ..<60_000: return String(format: "%.1fs", Double(ms) / 1000)
-    case ..<3_600_000: return String(format: "%dm%02ds", ms / 60_000, ms / 1000 % 60)
-    case ..<86_400_000: return String(format: "%dh%02dm", ms / 3_600_000, ms / 60_000 % 60)
-    default: return String(format: "%dd%dh", ms / 86_400_000, ms / 3_600_000 % 24)
+    case ..<60_000: return oneDecimal(Double(ms) / 1000) + "s"
+    case ..<3_600_000: return "\(ms / 60_000)m" + twoDigits(ms / 1000 % 60) + "s"
+    case ..<86_400_000: return "\(ms / 3_600_000)h" + twoDigits(ms / 60_000 % 60) + "m"
+    default: return "\(ms / 86_400_000)d\(ms / 3_600_000 % 24)h"
     }
 }

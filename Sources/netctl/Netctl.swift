@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import NetdBlockingClient
 import NetdProtocol
 
@@ -96,12 +103,12 @@ enum Main {
             var command = try Netctl.parseAsRoot()
             try command.run()
         } catch let failure as Failure {
-            FileHandle.standardError.write(Data((failure.message + "\n").utf8))
+            Terminal.err(failure.message + "\n")
             exit(failure.exitCode)
         } catch {
             // ArgumentParser says 64 (EX_USAGE) for usage errors; the contract says 2.
             if Netctl.exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((Netctl.fullMessage(for: error) + "\n").utf8))
+                Terminal.err(Netctl.fullMessage(for: error) + "\n")
                 exit(2)
             }
             Netctl.exit(withError: error)

@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import NetdBlockingClient
 import NetdProtocol
 
@@ -111,7 +118,7 @@ struct Send: ParsableCommand {
 
     func run() throws {
         let bytes: [UInt8] =
-            if let data { escapes ? try unescape(data) : Array(data.utf8) } else { Array(FileHandle.standardInput.readDataToEndOfFile()) }
+            if let data { escapes ? try unescape(data) : Array(data.utf8) } else { Terminal.readInput() }
         let result = try globals.withClient {
             try $0.call(SocketWriteMethod.self, .init(id: id, data: Data(bytes).base64EncodedString(), encoding: .base64))
         }
@@ -141,8 +148,8 @@ struct Recv: ParsableCommand {
         let result = try globals.withClient {
             try $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes, encoding: .base64, waitMs: wait))
         }
-        FileHandle.standardOutput.write(Data(base64Encoded: result.data) ?? Data())
-        if result.eof { FileHandle.standardError.write(Data("netctl: socket \(id): the peer has ended\n".utf8)) }
+        Terminal.out(Data(base64Encoded: result.data) ?? Data())
+        if result.eof { Terminal.err("netctl: socket \(id): the peer has ended\n") }
     }
 }
 
@@ -282,7 +289,7 @@ struct Watch: ParsableCommand {
                     text = "\(params["at"]?.stringValue ?? "") \(params["type"]?.stringValue ?? "") \(params["id"]?.integerValue ?? 0) \(details == "{}" ? "" : details)"
                 }
                 // Unbuffered, so that `netctl watch | grep` sees each event as it happens.
-                FileHandle.standardOutput.write(Data((text + "\n").utf8))
+                Terminal.out(Array((text + "\n").utf8))
                 seen += 1
             }
         }
@@ -293,8 +300,8 @@ struct Watch: ParsableCommand {
 func table(_ rows: [[String]]) -> String {
     let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
     return rows.map { row in
-        zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-            .trimmingCharacters(in: .whitespaces)
+        String(zip(row, widths).map { $0 + String(repeating: " ", count: max(0, $1 - $0.count)) }.joined(separator: "  ")
+            .reversed().drop(while: { $0 == " " }).reversed())
     }.joined(separator: "\n")
 }
 
