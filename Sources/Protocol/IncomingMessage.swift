@@ -246,8 +246,7 @@ enum SimpleRequest {
             }
             skipSpace()
             // Only methods that take no params: the others have params worth the full decoder.
-            guard index == bytes.count, version == "2.0", let method, MethodRegistry.takingNoParams.contains(method),
-                let type = MethodRegistry.method(named: method)
+            guard index == bytes.count, version == "2.0", let method, let type = MethodRegistry.takingNoParams[method]
             else { return nil }
             return IncomingCall(
                 reply: id.map { .respond($0) } ?? .none, methodName: method,
@@ -255,7 +254,12 @@ enum SimpleRequest {
         }
 
         private mutating func skipSpace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
         }
 
         private mutating func take(_ byte: UInt8) -> Bool {

@@ -33,8 +33,11 @@ public enum MethodRegistry {
         uniqueKeysWithValues: zip(names, all).map { ($0, $1) }
     )
 
-    /// The methods whose params are ``NoParams``.
-    static let takingNoParams: Set<String> = Set(all.filter { takesNoParams($0) }.map { describe($0).name })
+    /// The methods whose params are ``NoParams``, by name.
+    static let takingNoParams: [String: any RPCMethod.Type] = byName.filter { entry in
+        let method: any RPCMethod.Type = entry.value
+        return takesNoParams(method)
+    }
 
     private static func takesNoParams<M: RPCMethod>(_ method: M.Type) -> Bool {
         M.Params.self == NoParams.self

@@ -82,7 +82,7 @@ extension ResponseMessage {
     /// One line as netd writes it: `{"jsonrpc":"2.0","id":...,"result":...}` in that order, keys
     /// inside sorted, then `\n`. The fixed order reads well in socat; the clients need none.
     public func line(encoder: JSONEncoder) throws -> Data {
-        var data = Data()
+        var data = Data(capacity: 256)
         try append(to: &data, encoder: encoder)
         data.append(UInt8(ascii: "\n"))
         return data

@@ -87,30 +87,43 @@ public struct Dispatcher: Sendable {
         immediate = table.immediate
     }
 
-    /// Whether every call of `frame` can be answered at once (by immediate handlers, or because it
-    /// is invalid): then ``respondImmediately(to:context:)`` serves it without waiting.
-    public func isImmediate(_ frame: IncomingFrame) -> Bool {
+    /// A call that can be answered at once: its immediate handler, or nil when it is invalid.
+    public struct ImmediateCall {
+        fileprivate let call: IncomingCall
+        fileprivate let handler: MethodTable.ImmediateHandler?
+    }
+
+    /// The calls of `frame` ready to be answered at once (each by an immediate handler, or because
+    /// it is invalid), or nil when any of them must wait: then the whole frame goes to a task.
+    public func immediateCalls(_ frame: IncomingFrame) -> [ImmediateCall]? {
         switch frame {
-        case .single(let call): isImmediate(call)
-        case .batch(let calls): calls.allSatisfy(isImmediate)
+        case .single(let call): immediateCall(call).map { [$0] }
+        case .batch(let calls):
+            calls.reduce(into: [ImmediateCall]?([])) { ready, call in
+                guard ready != nil, let one = immediateCall(call) else { return ready = nil }
+                ready?.append(one)
+            }
         }
     }
 
-    private func isImmediate(_ call: IncomingCall) -> Bool {
+    private func immediateCall(_ call: IncomingCall) -> ImmediateCall? {
         switch call.content {
-        case .failure: true
-        case .success(let valid): immediate[valid.name] != nil || handlers[valid.name] == nil
+        case .failure: return ImmediateCall(call: call, handler: nil)
+        case .success(let valid):
+            if let handler = immediate[valid.name] { return ImmediateCall(call: call, handler: handler) }
+            // A name with no handler at all is answered with its error at once, too.
+            return handlers[valid.name] == nil ? ImmediateCall(call: call, handler: nil) : nil
         }
     }
 
-    /// Serves a call whose method answers at once; see ``isImmediate(_:)``.
-    public func respondImmediately(to call: IncomingCall, context: RequestContext) -> ResponseMessage? {
+    /// Serves a call from ``immediateCalls(_:)``; nil for a notification.
+    public func respond(to ready: ImmediateCall, context: RequestContext) -> ResponseMessage? {
         let outcome: ResponseMessage.Outcome
-        switch call.content {
+        switch ready.call.content {
         case .failure(let error):
             outcome = .error(error)
         case .success(let valid):
-            if let handler = immediate[valid.name] {
+            if let handler = ready.handler {
                 do {
                     outcome = .result(try handler(valid.params, context))
                 } catch let error as ResponseError {
@@ -122,7 +135,7 @@ public struct Dispatcher: Sendable {
                 outcome = .error(.methodNotFound(valid.name))
             }
         }
-        guard case .respond(let id) = call.reply else { return nil }
+        guard case .respond(let id) = ready.call.reply else { return nil }
         return ResponseMessage(id: id, outcome: outcome)
     }
 

@@ -41,11 +41,11 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
             let frame =
                 line.withUnsafeReadableBytes(IncomingFrame.decodeSimple)
                 ?? IncomingFrame.decode(Data(line.readableBytesView), decoder: decoder)
-            guard let requestContext, context.channel.isWritable, dispatcher.isImmediate(frame) else {
+            guard let requestContext, context.channel.isWritable, let calls = dispatcher.immediateCalls(frame) else {
                 context.fireChannelRead(wrapInboundOut(.decoded(frame)))
                 return
             }
-            answer(frame, requestContext: requestContext, context: context)
+            answer(calls, batch: frame.isBatch, frame: frame, requestContext: requestContext, context: context)
         }
     }
 
@@ -67,18 +67,16 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    private func answer(_ frame: IncomingFrame, requestContext: RequestContext, context: ChannelHandlerContext) {
+    private func answer(
+        _ calls: [Dispatcher.ImmediateCall], batch: Bool, frame: IncomingFrame, requestContext: RequestContext,
+        context: ChannelHandlerContext
+    ) {
         let line: Data
         do {
-            switch frame {
-            case .single(let call):
-                guard let response = dispatcher.respondImmediately(to: call, context: requestContext) else { return }
-                line = try response.line(encoder: encoder)
-            case .batch(let calls):
-                let responses = calls.compactMap { dispatcher.respondImmediately(to: $0, context: requestContext) }
-                guard !responses.isEmpty else { return }
-                line = try ResponseMessage.line(batch: responses, encoder: encoder)
-            }
+            let responses = calls.compactMap { dispatcher.respond(to: $0, context: requestContext) }
+            // A notification, or a batch of them, gets nothing back.
+            guard !responses.isEmpty else { return }
+            line = batch ? try ResponseMessage.line(batch: responses, encoder: encoder) : try responses[0].line(encoder: encoder)
         } catch {
             // Cannot happen for these results; the serving task reports it properly if it does.
             context.fireChannelRead(wrapInboundOut(.decoded(frame)))
@@ -86,5 +84,11 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
         }
         if answers == nil { answers = context.channel.allocator.buffer(capacity: max(line.count, 4096)) }
         answers?.writeBytes(line)
+    }
+}
+
+extension IncomingFrame {
+    var isBatch: Bool {
+        if case .batch = self { true } else { false }
     }
 }
