@@ -32,6 +32,17 @@ extension Kind: ExpressibleByArgument {}
 extension HistoryState: ExpressibleByArgument {}
 extension StatsGrouping: ExpressibleByArgument {}
 
+/// The filters `netctl history` and `netctl stats` share, one flag each.
+struct HistoryFilterOptions: ParsableArguments {
+    @Option(help: "client, accepted or server.") var role: Role?
+    @Option(help: "tcp or unix.") var kind: Kind?
+    @Option(help: "The host name asked for (or an accepted socket's peer address).") var host: String?
+    @Option(help: "Remote port of sockets, local port of servers.") var port: Int?
+    @Option(help: "Unix socket path.") var path: String?
+    @Option(help: "Sockets accepted by this server.") var server: Int64?
+    @Option(help: "Only this label.") var label: String?
+}
+
 struct History: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show past and present connections from netd's history, newest first; with an ID, one record and its events.",
@@ -42,13 +53,7 @@ struct History: ParsableCommand {
     @Option(help: "Opened at or after this time.") var since: TimeArgument?
     @Option(help: "Opened before this time.") var until: TimeArgument?
     @Option(help: "open or closed.") var state: HistoryState?
-    @Option(help: "client, accepted or server.") var role: Role?
-    @Option(help: "tcp or unix.") var kind: Kind?
-    @Option(help: "The host name asked for (or an accepted socket's peer address).") var host: String?
-    @Option(help: "Remote port of sockets, local port of servers.") var port: Int?
-    @Option(help: "Unix socket path.") var path: String?
-    @Option(help: "Sockets accepted by this server.") var server: Int64?
-    @Option(help: "Only this label.") var label: String?
+    @OptionGroup var filters: HistoryFilterOptions
     @Option(help: "At most this many records.") var limit: Int = 50
     @Option(help: "Continue below this id (the `next` of a previous page).") var before: Int64?
 
@@ -59,8 +64,8 @@ struct History: ParsableCommand {
             return
         }
         let params = HistoryQueryMethod.Params(
-            since: since?.iso, until: until?.iso, role: role, kind: kind, state: state, host: host, port: port, path: path,
-            server: server, label: label, limit: limit, before: before)
+            since: since?.iso, until: until?.iso, role: filters.role, kind: filters.kind, state: state, host: filters.host,
+            port: filters.port, path: filters.path, server: filters.server, label: filters.label, limit: limit, before: before)
         let page = try globals.withClient { try $0.call(HistoryQueryMethod.self, params) }
         try globals.print(page) { page in
             var rows = [["ID", "OPENED (UTC)", "DURATION", "KIND", "ROLE", "REMOTE", "IN", "OUT", "END", "LABEL"]]
@@ -127,17 +132,13 @@ struct Stats: ParsableCommand {
     @Option(help: "Opened at or after this time (default: 24h).") var since: TimeArgument?
     @Option(help: "Opened before this time (default: now).") var until: TimeArgument?
     @Option(help: "Group by remote, kind, role, label or server.") var by: StatsGrouping = .remote
-    @Option(help: "client, accepted or server.") var role: Role?
-    @Option(help: "tcp or unix.") var kind: Kind?
-    @Option(help: "The host name asked for (or an accepted socket's peer address).") var host: String?
-    @Option(help: "Remote port of sockets, local port of servers.") var port: Int?
-    @Option(help: "Only this label.") var label: String?
+    @OptionGroup var filters: HistoryFilterOptions
     @Option(help: "At most this many groups, busiest first.") var limit: Int = 20
 
     func run() throws {
         let params = HistoryStatsMethod.Params(
-            since: since?.iso, until: until?.iso, groupBy: by, role: role, kind: kind, host: host, port: port, label: label,
-            limit: limit)
+            since: since?.iso, until: until?.iso, groupBy: by, role: filters.role, kind: filters.kind, host: filters.host,
+            port: filters.port, path: filters.path, server: filters.server, label: filters.label, limit: limit)
         let result = try globals.withClient { try $0.call(HistoryStatsMethod.self, params) }
         try globals.print(result) { result in
             var rows = [[by.rawValue.uppercased(), "CONN", "OPEN", "FAILED", "IN", "OUT", "P50", "P99", "ERRORS"]]
