@@ -5,7 +5,8 @@ import Synchronization
 
 /// data-path: bytes pushed through a netd socket with `socket.write` into a local sink and pulled
 /// with `socket.read` from a local source, 64 KiB (base64) per call, one call at a time, against a
-/// direct loopback transfer between the same peers (the physical limit on this machine).
+/// direct loopback transfer between the same peers (the physical limit on this machine), and beside
+/// socat relaying a Unix socket to the same peers (the by-hand way of moving bytes through a process).
 enum DataPathScenario {
     static let chunk = 65536
 
@@ -16,11 +17,17 @@ enum DataPathScenario {
         let source = try await TCPPeer.start(.source)
         defer { source.close() }
 
-        let directWrite = try await direct(to: sink, seconds: seconds)
-        let directRead = try await directPull(from: source, seconds: seconds)
-
         let folder = try ScratchFolder()
         defer { folder.remove() }
+        let directWrite = try await direct(to: sink, via: try SocketAddress(ipAddress: "127.0.0.1", port: sink.port), seconds: seconds)
+        let directRead = try await directPull(from: try SocketAddress(ipAddress: "127.0.0.1", port: source.port), seconds: seconds)
+        let socatWrite = try await throughSocat(to: sink.port, in: folder, name: "relay-in") { relay in
+            try await direct(to: sink, via: try SocketAddress(unixDomainSocketPath: relay), seconds: seconds)
+        }
+        let socatRead = try await throughSocat(to: source.port, in: folder, name: "relay-out") { relay in
+            try await directPull(from: try SocketAddress(unixDomainSocketPath: relay), seconds: seconds)
+        }
+
         let (netd, socket) = try await startNetd(in: folder)
         defer { netd.stop() }
         let (netdWrite, netdRead) = try await LineClient.with(socket) { client in
@@ -29,10 +36,16 @@ enum DataPathScenario {
         return [
             Measurement(
                 scenario: "data-path", name: "socket.write to a sink",
-                figures: ["netdMBps": netdWrite, "directMBps": directWrite, "ratio": netdWrite / directWrite]),
+                figures: [
+                    "netdMBps": netdWrite, "directMBps": directWrite, "socatMBps": socatWrite, "ratio": netdWrite / directWrite,
+                    "ratioSocat": netdWrite / socatWrite,
+                ]),
             Measurement(
                 scenario: "data-path", name: "socket.read from a source",
-                figures: ["netdMBps": netdRead, "directMBps": directRead, "ratio": netdRead / directRead]),
+                figures: [
+                    "netdMBps": netdRead, "directMBps": directRead, "socatMBps": socatRead, "ratio": netdRead / directRead,
+                    "ratioSocat": netdRead / socatRead,
+                ]),
         ]
     }
 
@@ -40,13 +53,28 @@ enum DataPathScenario {
         Double(bytes) / seconds / 1_000_000
     }
 
-    /// A direct loopback connection writing as fast as it can; what the sink received per second.
-    private static func direct(to sink: TCPPeer, seconds: Double) async throws -> Double {
+    /// socat listening on a Unix socket and relaying each connection to 127.0.0.1:`port`, for `body`.
+    private static func throughSocat(
+        to port: Int, in folder: ScratchFolder, name: String, _ body: (String) async throws -> Double
+    ) async throws -> Double {
+        let relay = folder.path + "/\(name).sock"
+        let socat = try Program(
+            try installed("socat"), ["-b", "65536", "UNIX-LISTEN:\(relay),fork", "TCP:127.0.0.1:\(port)"],
+            logTo: folder.path + "/\(name).log")
+        defer { socat.stop() }
+        for _ in 0..<250 where !FileManager.default.fileExists(atPath: relay) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try await body(relay)
+    }
+
+    /// A connection to `address` writing as fast as it can; what the sink received per second.
+    private static func direct(to sink: TCPPeer, via address: SocketAddress, seconds: Double) async throws -> Double {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Firehose()) }
             }
-            .connect(host: "127.0.0.1", port: sink.port).get()
+            .connect(to: address).get()
         try await Task.sleep(for: .milliseconds(100))
         let before = sink.received.load(ordering: .relaxed)
         let ((), elapsed) = try await timed { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
@@ -55,8 +83,8 @@ enum DataPathScenario {
         return megabytesPerSecond(after - before, elapsed)
     }
 
-    /// A direct loopback connection reading everything the source sends, per second.
-    private static func directPull(from source: TCPPeer, seconds: Double) async throws -> Double {
+    /// A connection to `address` reading everything that comes, per second.
+    private static func directPull(from address: SocketAddress, seconds: Double) async throws -> Double {
         let counter = Counter()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -64,7 +92,7 @@ enum DataPathScenario {
                     try channel.pipeline.syncOperations.addHandler(CountingReader { counter.value.add($0, ordering: .relaxed) })
                 }
             }
-            .connect(host: "127.0.0.1", port: source.port).get()
+            .connect(to: address).get()
         try await Task.sleep(for: .milliseconds(100))
         let before = counter.value.load(ordering: .relaxed)
         let ((), elapsed) = try await timed { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
