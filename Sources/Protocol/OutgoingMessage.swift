@@ -11,6 +11,8 @@ import Glibc
 public struct ResponseMessage: Encodable, Sendable {
     public enum Outcome: Sendable {
         case result(any Encodable & Sendable)
+        /// A result already in JSON, as `JSONCoding.encoder()` would write it (``JSONWritable``).
+        case json([UInt8])
         case error(ResponseError)
     }
 
@@ -30,6 +32,9 @@ public struct ResponseMessage: Encodable, Sendable {
         try container.encode(id, forKey: .id)
         switch outcome {
         case .result(let result): try container.encode(result, forKey: .result)
+        case .json(let json):
+            // Through an encoder (not the response writer), it is decoded and encoded again.
+            try container.encode(try JSONDecoder().decode(JSONValue.self, from: Data(json)), forKey: .result)
         case .error(let error): try container.encode(error, forKey: .error)
         }
     }
@@ -82,48 +87,55 @@ extension ResponseMessage {
     /// One line as netd writes it: `{"jsonrpc":"2.0","id":...,"result":...}` in that order, keys
     /// inside sorted, then `\n`. The fixed order reads well in socat; the clients need none.
     public func line(encoder: JSONEncoder) throws -> Data {
-        var data = Data(capacity: 256)
-        try append(to: &data, encoder: encoder)
-        data.append(UInt8(ascii: "\n"))
-        return data
+        var json = JSONWriter()
+        try write(line: &json, encoder: encoder)
+        return Data(json.bytes)
+    }
+
+    /// Appends this response's line, newline included.
+    public func write(line json: inout JSONWriter, encoder: JSONEncoder) throws {
+        try write(to: &json, encoder: encoder)
+        json.raw("\n")
     }
 
     /// A batch's answers as one line: a JSON array of responses in request order.
     public static func line(batch: [ResponseMessage], encoder: JSONEncoder) throws -> Data {
-        var data = Data("[".utf8)
-        for (index, response) in batch.enumerated() {
-            if index > 0 { data.append(UInt8(ascii: ",")) }
-            try response.append(to: &data, encoder: encoder)
-        }
-        data.append(contentsOf: "]\n".utf8)
-        return data
+        var json = JSONWriter()
+        try write(batch: batch, line: &json, encoder: encoder)
+        return Data(json.bytes)
     }
 
-    private static let head = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
-    private static let resultKey = Array(#","result":"#.utf8)
-    private static let errorKey = Array(#","error":"#.utf8)
+    /// Appends a batch's line, newline included.
+    public static func write(batch: [ResponseMessage], line json: inout JSONWriter, encoder: JSONEncoder) throws {
+        json.raw("[")
+        for (index, response) in batch.enumerated() {
+            if index > 0 { json.raw(",") }
+            try response.write(to: &json, encoder: encoder)
+        }
+        json.raw("]\n")
+    }
 
-    private func append(to data: inout Data, encoder: JSONEncoder) throws {
-        data.append(contentsOf: Self.head)
+    private func write(to json: inout JSONWriter, encoder: JSONEncoder) throws {
+        json.raw(#"{"jsonrpc":"2.0","id":"#)
         switch id {
         // The usual ids need no encoder.
-        case .number(let number): data.append(contentsOf: String(number).utf8)
-        case .null: data.append(contentsOf: "null".utf8)
-        default: data.append(try encoder.encode(id))
+        case .number(let number): json.integer(number)
+        case .string(let string): json.string(string)
+        case .null: json.null()
+        default: json.raw(Array(try encoder.encode(id)))
         }
         switch outcome {
         case .result(let result):
-            data.append(contentsOf: Self.resultKey)
-            if let ready = result as? PreencodedResult {
-                data.append(ready.json)
-            } else {
-                data.append(try encoder.encode(result))
-            }
+            json.raw(#","result":"#)
+            json.raw(Array(try encoder.encode(result)))
+        case .json(let written):
+            json.raw(#","result":"#)
+            json.raw(written)
         case .error(let error):
-            data.append(contentsOf: Self.errorKey)
-            data.append(try encoder.encode(error))
+            json.raw(#","error":"#)
+            json.raw(Array(try encoder.encode(error)))
         }
-        data.append(UInt8(ascii: "}"))
+        json.raw("}")
     }
 }
 
@@ -153,22 +165,8 @@ public enum JSONCoding {
 }
 
 /// A result whose JSON is known in advance (the same every time), so that answering it costs a
-/// copy instead of an encoding.
-public protocol EncodedOnce {
-    /// The JSON of this value as `JSONCoding.encoder()` writes it, or nil to encode it as usual.
-    var preencoded: Data? { get }
-}
-
-/// A result already in JSON (from ``EncodedOnce``), written into a response as it is.
-public struct PreencodedResult: Encodable, Sendable {
-    public let json: Data
-
-    public init(json: Data) {
-        self.json = json
-    }
-
-    /// Through an encoder (not the response writer), it is decoded and encoded again.
-    public func encode(to encoder: any Encoder) throws {
-        try JSONDecoder().decode(JSONValue.self, from: json).encode(to: encoder)
-    }
+/// copy instead of a writing.
+public protocol EncodedOnce: JSONWritable {
+    /// The JSON of this value as `JSONCoding.encoder()` writes it, or nil to write it as usual.
+    var preencoded: [UInt8]? { get }
 }

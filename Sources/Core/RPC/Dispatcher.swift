@@ -17,12 +17,19 @@ public struct RequestContext: Sendable {
 
 /// The handlers of every method, one per ``MethodRegistry`` entry.
 public struct MethodTable: Sendable {
-    typealias Handler = @Sendable (any RPCParams, RequestContext) async throws -> any Encodable & Sendable
-    typealias ImmediateHandler = @Sendable (any RPCParams, RequestContext) throws -> any Encodable & Sendable
+    typealias Handler = @Sendable (any RPCParams, RequestContext) async throws -> ResponseMessage.Outcome
+    typealias ImmediateHandler = @Sendable (any RPCParams, RequestContext) throws -> ResponseMessage.Outcome
     fileprivate var handlers: [String: Handler] = [:]
     fileprivate var immediate: [String: ImmediateHandler] = [:]
 
     public init() {}
+
+    private static func typed<M: RPCMethod>(_ params: any RPCParams, for method: M.Type) throws -> M.Params {
+        guard let params = params as? M.Params else {
+            throw ResponseError.internalError("params of \(M.name) arrived as \(type(of: params))")
+        }
+        return params
+    }
 
     /// Registers the handler for `method`; its params arrive typed.
     public mutating func on<M: RPCMethod>(
@@ -30,10 +37,17 @@ public struct MethodTable: Sendable {
         _ handler: @escaping @Sendable (M.Params, RequestContext) async throws -> M.Result
     ) {
         handlers[M.name] = { params, context in
-            guard let params = params as? M.Params else {
-                throw ResponseError.internalError("params of \(M.name) arrived as \(type(of: params))")
-            }
-            return try await handler(params, context)
+            .result(try await handler(try Self.typed(params, for: M.self), context))
+        }
+    }
+
+    /// As ``on(_:_:)``, for a result that writes its own JSON (no encoder involved).
+    public mutating func on<M: RPCMethod>(
+        _ method: M.Type,
+        _ handler: @escaping @Sendable (M.Params, RequestContext) async throws -> M.Result
+    ) where M.Result: JSONWritable {
+        handlers[M.name] = { params, context in
+            .json(try await handler(try Self.typed(params, for: M.self), context).jsonBytes)
         }
     }
 
@@ -43,30 +57,23 @@ public struct MethodTable: Sendable {
         _ method: M.Type,
         _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> M.Result
     ) {
-        let typed: ImmediateHandler = { params, context in
-            guard let params = params as? M.Params else {
-                throw ResponseError.internalError("params of \(M.name) arrived as \(type(of: params))")
-            }
-            return try handler(params, context)
-        }
-        immediate[M.name] = typed
-        handlers[M.name] = { params, context in try typed(params, context) }
+        register(immediate: M.self) { params, context in .result(try handler(try Self.typed(params, for: M.self), context)) }
     }
 
-    /// As ``onImmediate(_:_:)``, for a result that is the same JSON every time: encoded once.
+    /// As ``onImmediate(_:_:)``, for a result that is the same JSON every time: written once.
     public mutating func onImmediate<M: RPCMethod>(
         _ method: M.Type,
         _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> M.Result
     ) where M.Result: EncodedOnce {
-        let typed: ImmediateHandler = { params, context in
-            guard let params = params as? M.Params else {
-                throw ResponseError.internalError("params of \(M.name) arrived as \(type(of: params))")
-            }
-            let result = try handler(params, context)
-            return result.preencoded.map(PreencodedResult.init(json:)) ?? result
+        register(immediate: M.self) { params, context in
+            let result = try handler(try Self.typed(params, for: M.self), context)
+            return .json(result.preencoded ?? result.jsonBytes)
         }
-        immediate[M.name] = typed
-        handlers[M.name] = { params, context in try typed(params, context) }
+    }
+
+    private mutating func register<M: RPCMethod>(immediate method: M.Type, _ handler: @escaping ImmediateHandler) {
+        immediate[M.name] = handler
+        handlers[M.name] = { params, context in try handler(params, context) }
     }
 }
 
@@ -125,7 +132,7 @@ public struct Dispatcher: Sendable {
         case .success(let valid):
             if let handler = ready.handler {
                 do {
-                    outcome = .result(try handler(valid.params, context))
+                    outcome = try handler(valid.params, context)
                 } catch let error as ResponseError {
                     outcome = .error(error)
                 } catch {
@@ -157,7 +164,7 @@ public struct Dispatcher: Sendable {
             return .error(.methodNotFound(call.name))
         }
         do {
-            return .result(try await handler(call.params, context))
+            return try await handler(call.params, context)
         } catch let error as ResponseError {
             return .error(error)
         } catch is CancellationError {

@@ -25,7 +25,7 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
     private let decoder = JSONDecoder()
     private let encoder = JSONCoding.encoder()
     /// Answers made during the current read, written together when it completes.
-    private var answers: ByteBuffer?
+    private var answers = JSONWriter(capacity: 4096)
     /// Set once the connection is admitted and its caller known; until then all lines go on.
     var requestContext: RequestContext?
 
@@ -55,8 +55,9 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func writeAnswers(context: ChannelHandlerContext) {
-        guard let ready = answers else { return }
-        answers = nil
+        guard !answers.bytes.isEmpty else { return }
+        let ready = context.channel.allocator.buffer(bytes: answers.bytes)
+        answers.bytes.removeAll(keepingCapacity: true)
         context.writeAndFlush(wrapOutboundOut(ready), promise: nil)
     }
 
@@ -71,19 +72,21 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
         _ calls: [Dispatcher.ImmediateCall], batch: Bool, frame: IncomingFrame, requestContext: RequestContext,
         context: ChannelHandlerContext
     ) {
-        let line: Data
+        let written = answers.bytes.count
         do {
             let responses = calls.compactMap { dispatcher.respond(to: $0, context: requestContext) }
             // A notification, or a batch of them, gets nothing back.
             guard !responses.isEmpty else { return }
-            line = batch ? try ResponseMessage.line(batch: responses, encoder: encoder) : try responses[0].line(encoder: encoder)
+            if batch {
+                try ResponseMessage.write(batch: responses, line: &answers, encoder: encoder)
+            } else {
+                try responses[0].write(line: &answers, encoder: encoder)
+            }
         } catch {
             // Cannot happen for these results; the serving task reports it properly if it does.
+            answers.bytes.removeSubrange(written...)
             context.fireChannelRead(wrapInboundOut(.decoded(frame)))
-            return
         }
-        if answers == nil { answers = context.channel.allocator.buffer(capacity: max(line.count, 4096)) }
-        answers?.writeBytes(line)
     }
 }
 

@@ -41,32 +41,36 @@ struct RPCSession: Sendable {
     }
 
     func send(_ response: ResponseMessage) async {
-        await write { encoder in
+        await write { json, encoder in
             do {
-                return try response.line(encoder: encoder)
+                try response.write(line: &json, encoder: encoder)
             } catch {
                 context.logger.error("cannot encode a response", metadata: ["error": "\(error)"])
-                return try ResponseMessage(id: response.id, outcome: .error(.internalError("result could not be encoded")))
-                    .line(encoder: encoder)
+                json.bytes.removeAll()
+                try ResponseMessage(id: response.id, outcome: .error(.internalError("result could not be encoded")))
+                    .write(line: &json, encoder: encoder)
             }
         }
     }
 
     func send(batch responses: [ResponseMessage]) async {
-        await write { encoder in
+        await write { json, encoder in
             do {
-                return try ResponseMessage.line(batch: responses, encoder: encoder)
+                try ResponseMessage.write(batch: responses, line: &json, encoder: encoder)
             } catch {
                 context.logger.error("cannot encode a batch response", metadata: ["error": "\(error)"])
+                json.bytes.removeAll()
                 let failed = responses.map { ResponseMessage(id: $0.id, outcome: .error(.internalError("result could not be encoded"))) }
-                return try ResponseMessage.line(batch: failed, encoder: encoder)
+                try ResponseMessage.write(batch: failed, line: &json, encoder: encoder)
             }
         }
     }
 
-    private func write(_ encode: (JSONEncoder) throws -> Data) async {
+    private func write(_ body: (inout JSONWriter, JSONEncoder) throws -> Void) async {
         do {
-            try await outbound.write(ByteBuffer(bytes: try encode(JSONCoding.encoder())))
+            var json = JSONWriter()
+            try body(&json, JSONCoding.encoder())
+            try await outbound.write(ByteBuffer(bytes: json.bytes))
         } catch {
             // The client went away; there is nobody left to tell.
             context.logger.debug("cannot write to RPC client", metadata: ["error": "\(error)"])

@@ -25,8 +25,8 @@ public enum PingMethod: RPCMethod {
 }
 
 extension PingMethod.Result: EncodedOnce {
-    /// netd's own answer never changes while it runs: encoded once, then copied.
-    public static let encodedCurrent: Data? = try? JSONCoding.encoder().encode(PingMethod.Result())
+    /// netd's own answer never changes while it runs: written once, then copied.
+    public static let writtenCurrent: [UInt8] = PingMethod.Result().jsonBytes
 
-    public var preencoded: Data? { self == PingMethod.Result() ? Self.encodedCurrent : nil }
+    public var preencoded: [UInt8]? { self == PingMethod.Result() ? Self.writtenCurrent : nil }
 }
