@@ -28,15 +28,14 @@ extension ConnectionManager {
 
         // The handler is made first, on the loop the channel will use, so that a connection that
         // closes the moment it opens still hands over what it received.
-        let loop = group.next()
+        let loop = context.eventLoop ?? group.next()
         let limit = limits.socketBufferBytes
         let allowHalfOpen = params.allowHalfOpen ?? false
         let signal = signalHandler(id: id, owner: owner, serverID: nil)
         let handler: NIOLoopBound<SocketHandler>
         do {
-            handler = try await loop.submit {
-                NIOLoopBound(SocketHandler(limit: limit, allowHalfOpen: allowHalfOpen, signal: signal), eventLoop: loop)
-            }.get()
+            let make: @Sendable () -> NIOLoopBound<SocketHandler> = { NIOLoopBound(SocketHandler(limit: limit, allowHalfOpen: allowHalfOpen, signal: signal), eventLoop: loop) }
+            handler = loop.inEventLoop ? make() : try await loop.submit(make).get()
         } catch {
             releasePlace(for: owner.uid)
             throw .internalError("cannot prepare the socket: \(error)")

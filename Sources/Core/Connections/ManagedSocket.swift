@@ -46,14 +46,17 @@ final class ManagedSocket: Sendable {
         closedAt.withLock { if $0 == nil { $0 = time } }
     }
 
-    /// Runs `body` with the handler on the channel's event loop.
+    /// Runs `body` with the handler on the channel's event loop: at once when the caller is on it
+    /// already (a request of the RPC connection that opened the socket), else by submitting it.
     private func onLoop<T: Sendable>(_ body: @escaping @Sendable (SocketHandler) throws -> T) async throws -> T {
         let handler = self.handler
+        if channel.eventLoop.inEventLoop { return try body(handler.value) }
         return try await channel.eventLoop.submit { try body(handler.value) }.get()
     }
 
     private func onLoop<T: Sendable>(_ body: @escaping @Sendable (SocketHandler) throws -> EventLoopFuture<T>) async throws -> T {
         let handler = self.handler
+        if channel.eventLoop.inEventLoop { return try await body(handler.value).get() }
         return try await channel.eventLoop.flatSubmit {
             do { return try body(handler.value) } catch { return self.channel.eventLoop.makeFailedFuture(error) }
         }.get()

@@ -8,6 +8,8 @@ public struct RequestContext: Sendable {
     /// Unique per RPC connection for the life of the process.
     public var connectionID: Int
     public var logger: Logger
+    /// The event loop of the RPC connection, where its requests run; sockets it opens live there too.
+    public var eventLoop: (any EventLoop)?
     /// Writes a notification line to this RPC connection; nil where there is no connection to write to.
     public var notify: (@Sendable (ByteBuffer) async throws -> Void)?
 

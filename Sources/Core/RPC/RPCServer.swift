@@ -72,7 +72,9 @@ public final class RPCServer: Service, Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 try await listener.executeThenClose { inbound in
                     for try await client in inbound {
-                        group.addTask { await self.serve(client) }
+                        group.addTask(executorPreference: EventLoopTaskExecutor(client.channel.eventLoop)) {
+                            await self.serve(client)
+                        }
                     }
                 }
             }
@@ -117,6 +119,7 @@ public final class RPCServer: Service, Sendable {
         logger[metadataKey: "rpc.connection"] = "\(connectionID)"
         logger.debug("client connected")
         var context = RequestContext(peer: peer, connectionID: connectionID, logger: logger)
+        context.eventLoop = client.channel.eventLoop
         do {
             try await client.executeThenClose { inbound, outbound in
                 context.notify = { line in try await outbound.write(line) }
