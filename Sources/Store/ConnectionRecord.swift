@@ -51,6 +51,29 @@ public struct ConnectionRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
         case backlog, maxConnections = "max_connections", accepted
     }
 
+    /// Every column, in the order of ``insertArguments``.
+    static let insertColumns = [
+        "id", "role", "kind", "state", "label", "host", "local_address", "local_port", "local_path", "remote_address",
+        "remote_port", "remote_path", "server_id", "owner_uid", "owner_pid", "opened_at", "closed_at", "last_activity_at",
+        "bytes_read", "bytes_written", "error_code", "error_message", "backlog", "max_connections", "accepted",
+    ]
+
+    /// The values of ``insertColumns``.
+    var insertValues: [(any DatabaseValueConvertible)?] {
+        [
+            id, role, kind, state, label, host, localAddress, localPort, localPath, remoteAddress,
+            remotePort, remotePath, serverID, ownerUID, ownerPID, openedAt, closedAt, lastActivityAt,
+            bytesRead, bytesWritten, errorCode, errorMessage, backlog, maxConnections, accepted,
+        ]
+    }
+
+    /// Written column by column, not through `Encodable` (``insertColumns`` and ``insertValues``).
+    public func encode(to container: inout PersistenceContainer) {
+        for (column, value) in zip(Self.insertColumns, insertValues) {
+            container[column] = value
+        }
+    }
+
     public enum Columns {
         public static let id = Column(CodingKeys.id)
         public static let ownerUID = Column(CodingKeys.ownerUID)

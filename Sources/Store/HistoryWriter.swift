@@ -213,9 +213,10 @@ public final class HistoryWriter: Sendable {
         }
         if !changes.isEmpty || !counters.isEmpty {
             do {
+                let merged = Self.merge(changes)
                 let rejected = try await pool.write { db -> Int in
                     var rejected = 0
-                    for change in changes {
+                    for change in merged {
                         do {
                             try Self.apply(change, db)
                         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
@@ -224,9 +225,9 @@ public final class HistoryWriter: Sendable {
                         }
                     }
                     for (id, counts) in counters {
-                        try db.execute(
-                            sql: "UPDATE connections SET bytes_read = ?, bytes_written = ?, last_activity_at = ? WHERE id = ? AND closed_at IS NULL",
-                            arguments: [counts.read, counts.written, counts.at, id])
+                        try db.cachedStatement(
+                            sql: "UPDATE connections SET bytes_read = ?, bytes_written = ?, last_activity_at = ? WHERE id = ? AND closed_at IS NULL"
+                        ).execute(arguments: [counts.read, counts.written, counts.at, id])
                     }
                     return rejected
                 }
@@ -294,12 +295,44 @@ public final class HistoryWriter: Sendable {
         for continuation in ready { continuation.resume() }
     }
 
+    /// The same changes with the updates of a record inserted in the same batch folded into its
+    /// insert: a socket opened and closed within one transaction is written as one row, not a row
+    /// and two updates of every index.
+    static func merge(_ changes: [Change]) -> [Change] {
+        var merged: [Change] = []
+        merged.reserveCapacity(changes.count)
+        var inserted: [Int64: Int] = [:]
+        for change in changes {
+            switch change {
+            case .insert(let record):
+                inserted[record.id] = merged.count
+                merged.append(change)
+            case .update(let id, let update):
+                if let index = inserted[id], case .insert(var record) = merged[index] {
+                    record.apply(update)
+                    merged[index] = .insert(record)
+                } else {
+                    merged.append(change)
+                }
+            case .event:
+                merged.append(change)
+            }
+        }
+        return merged
+    }
+
+    private static let insertRecordSQL =
+        "INSERT INTO connections (" + ConnectionRecord.insertColumns.joined(separator: ", ") + ") VALUES ("
+        + Array(repeating: "?", count: ConnectionRecord.insertColumns.count).joined(separator: ", ") + ")"
+
     private static func apply(_ change: Change, _ db: Database) throws {
         switch change {
         case .insert(let record):
-            try record.insert(db)
+            // A cached statement rather than the record's own insert: one row per socket, the hot path.
+            try db.cachedStatement(sql: Self.insertRecordSQL).execute(arguments: StatementArguments(record.insertValues))
         case .event(let event):
-            try event.insert(db)
+            try db.cachedStatement(sql: "INSERT INTO events (connection_id, at, type, detail) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [event.connectionID, event.at, event.type, event.detail])
         case .update(let id, let update):
             var assignments: [String] = []
             var arguments: StatementArguments = []
@@ -324,7 +357,8 @@ public final class HistoryWriter: Sendable {
             set("accepted", update.accepted)
             guard !assignments.isEmpty else { return }
             arguments += [id]
-            try db.execute(sql: "UPDATE connections SET \(assignments.joined(separator: ", ")) WHERE id = ?", arguments: arguments)
+            try db.cachedStatement(sql: "UPDATE connections SET \(assignments.joined(separator: ", ")) WHERE id = ?")
+                .execute(arguments: arguments)
         }
     }
 }
@@ -333,5 +367,25 @@ extension HistoryStore {
     /// One record by id, or nil.
     public func record(id: Int64) async throws -> ConnectionRecord? {
         try await pool.read { db in try ConnectionRecord.fetchOne(db, key: id) }
+    }
+}
+
+extension ConnectionRecord {
+    /// Sets what `update` sets, as its SQL would.
+    mutating func apply(_ update: HistoryWriter.RecordUpdate) {
+        if let value = update.state { state = value }
+        if let value = update.localAddress { localAddress = value }
+        if let value = update.localPort { localPort = value }
+        if let value = update.localPath { localPath = value }
+        if let value = update.remoteAddress { remoteAddress = value }
+        if let value = update.remotePort { remotePort = value }
+        if let value = update.remotePath { remotePath = value }
+        if let value = update.closedAt { closedAt = value }
+        if let value = update.lastActivityAt { lastActivityAt = value }
+        if let value = update.bytesRead { bytesRead = value }
+        if let value = update.bytesWritten { bytesWritten = value }
+        if let value = update.errorCode { errorCode = value }
+        if let value = update.errorMessage { errorMessage = value }
+        if let value = update.accepted { accepted = value }
     }
 }

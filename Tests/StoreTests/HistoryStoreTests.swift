@@ -134,6 +134,50 @@ import Testing
         }
     }
 
+    /// The writer folds the updates of a record inserted in the same batch into its insert; the
+    /// row must be what the insert and the updates one by one would make, column for column.
+    @Test func updatesFoldedIntoAnInsertGiveTheSameRow() async throws {
+        let folder = "/tmp/netd-store-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try HistoryStore(path: folder + "/history.sqlite3", logger: logger)
+        defer { try? store.close() }
+        func record(_ id: Int64) -> ConnectionRecord {
+            var record = ConnectionRecord(id: id, role: "client", kind: "tcp", state: "opening", ownerUID: 1000, ownerPID: 7, openedAt: "2026-11-25T10:00:00.000Z")
+            record.host = "localhost"
+            record.remotePort = 80
+            return record
+        }
+        let updates: [HistoryWriter.RecordUpdate] = [
+            .init(state: "open", localAddress: "127.0.0.1", localPort: 5000, localPath: "/l", remoteAddress: "127.0.0.2",
+                  remotePort: 81, remotePath: "/r", lastActivityAt: "2026-11-25T10:00:00.500Z"),
+            .init(closedAt: "2026-11-25T10:00:01.000Z", bytesRead: 10, bytesWritten: 20, errorCode: "ECONNRESET",
+                  errorMessage: "read ECONNRESET", accepted: 3),
+            .init(state: "closed"),
+        ]
+        // Record 1 in one batch (folded), record 2 inserted first and updated in later batches.
+        let folded = HistoryWriter.merge([.insert(record(1))] + updates.map { .update(id: 1, $0) })
+        #expect(folded.count == 1)
+        let oneByOne = [[HistoryWriter.Change.insert(record(2))]] + updates.map { [.update(id: 2, $0)] }
+        for batch in [folded] + oneByOne {
+            let writer = HistoryWriter(store: store, logger: logger)
+            let running = Task { await writer.run() }
+            var last: UInt64 = 0
+            for change in batch { last = writer.enqueue(change) }
+            await writer.waitUntilCommitted(last)
+            writer.stop()
+            await running.value
+        }
+        let rows = try store.pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM connections ORDER BY id") }
+        #expect(rows.count == 2)
+        let columns = rows[0].columnNames.filter { $0 != "id" }
+        for column in columns {
+            #expect(rows[0][column] as DatabaseValue == rows[1][column] as DatabaseValue, "column \(column)")
+        }
+        #expect(rows[0]["closed_at"] as String? == "2026-11-25T10:00:01.000Z")
+        #expect(rows[0]["accepted"] as Int? == 3)
+    }
+
     @Test func idsNeverRepeatEvenAfterDeletion() throws {
         try withFolder { folder in
             let store = try HistoryStore(path: folder + "/h.db", logger: logger)
