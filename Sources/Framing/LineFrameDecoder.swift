@@ -43,15 +43,20 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
             context.fireChannelRead(Self.wrapInboundOut(frame))
             return .continue
         }
-        // A last line without its newline still counts: `printf '{...}' | socat` sends one.
+        if let frame = last(&buffer) { context.fireChannelRead(Self.wrapInboundOut(frame)) }
+        return .needMoreData
+    }
+
+    /// Once the input has ended and ``next(_:)`` has nothing more: what is left, as a last line.
+    /// A last line without its newline still counts: `printf '{...}' | socat` sends one.
+    public mutating func last(_ buffer: inout ByteBuffer) -> LineFrame? {
         if let skipped = skipping {
             skipping = nil
-            context.fireChannelRead(Self.wrapInboundOut(.oversized(bytes: skipped)))
-        } else if buffer.readableBytes > 0, let line = buffer.readSlice(length: buffer.readableBytes) {
-            scanned = 0
-            if let frame = Self.frame(line) { context.fireChannelRead(Self.wrapInboundOut(frame)) }
+            return .oversized(bytes: skipped)
         }
-        return .needMoreData
+        guard buffer.readableBytes > 0, let line = buffer.readSlice(length: buffer.readableBytes) else { return nil }
+        scanned = 0
+        return Self.frame(line)
     }
 
     /// Takes the next complete frame out of `buffer`, if there is one. Public for tests and other transports.

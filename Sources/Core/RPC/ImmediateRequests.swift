@@ -9,7 +9,8 @@ enum RPCFrame: Sendable {
     case oversized(Int)
 }
 
-/// Decodes each request line on the event loop that read it, and answers there and then the ones
+/// Splits what an RPC client sends into lines (``LineFrameDecoder``: one handler, not a decoder
+/// handler in front of this one), decodes each line on the event loop that read it, and answers there and then the ones
 /// that never wait (`netd.ping`, `netd.status`, invalid requests, ...): no task, no thread hop,
 /// and answers to pipelined requests leave in one write. Everything else goes on to the
 /// connection's serving task. While the client is not reading its answers, everything goes to the
@@ -17,7 +18,7 @@ enum RPCFrame: Sendable {
 ///
 /// - Important: Event-loop confined, like every channel handler.
 final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = LineFrame
+    typealias InboundIn = ByteBuffer
     typealias InboundOut = RPCFrame
     typealias OutboundOut = ByteBuffer
 
@@ -29,12 +30,52 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
     /// Set once the connection is admitted and its caller known; until then all lines go on.
     var requestContext: RequestContext?
 
-    init(dispatcher: Dispatcher) {
+    private var lines: LineFrameDecoder
+    /// Bytes of a line whose newline has not arrived yet.
+    private var partial: ByteBuffer?
+
+    init(dispatcher: Dispatcher, maximumLineBytes: Int) {
         self.dispatcher = dispatcher
+        self.lines = LineFrameDecoder(maximumLineBytes: maximumLineBytes)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        var incoming = unwrapInboundIn(data)
+        if var buffer = partial {
+            partial = nil
+            buffer.writeBuffer(&incoming)
+            serveLines(in: &buffer, context: context)
+        } else {
+            serveLines(in: &incoming, context: context)
+        }
+    }
+
+    private func serveLines(in buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        while let frame = lines.next(&buffer) {
+            serve(frame, context: context)
+        }
+        if buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            partial = buffer
+        }
+    }
+
+    /// The input ended (half-close) or the connection went: a last line without its newline counts.
+    private func serveLastLine(context: ChannelHandlerContext) {
+        var buffer = partial ?? ByteBuffer()
+        partial = nil
+        while let frame = lines.next(&buffer) { serve(frame, context: context) }
+        if let frame = lines.last(&buffer) { serve(frame, context: context) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        serveLastLine(context: context)
+        writeAnswers(context: context)
+        context.fireChannelInactive()
+    }
+
+    private func serve(_ frame: LineFrame, context: ChannelHandlerContext) {
+        switch frame {
         case .oversized(let bytes):
             context.fireChannelRead(wrapInboundOut(.oversized(bytes)))
         case .line(let line):
@@ -61,9 +102,10 @@ final class ImmediateRequests: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(ready), promise: nil)
     }
 
-    /// A last line without a newline is decoded when the input ends, with no read-complete after
+    /// A last line without a newline is served when the input ends, with no read-complete after
     /// it: its answer must leave before the end goes on (and the connection is closed).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { serveLastLine(context: context) }
         writeAnswers(context: context)
         context.fireUserInboundEventTriggered(event)
     }

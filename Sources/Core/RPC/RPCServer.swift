@@ -41,8 +41,7 @@ public final class RPCServer: Service, Sendable {
                 .bind(unixDomainSocketPath: configuration.socketPath) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: maxMessageBytes)))
-                        try channel.pipeline.syncOperations.addHandler(ImmediateRequests(dispatcher: dispatcher))
+                            ImmediateRequests(dispatcher: dispatcher, maximumLineBytes: maxMessageBytes))
                         return try ClientChannel(wrappingChannelSynchronously: channel)
                     }
                 }
