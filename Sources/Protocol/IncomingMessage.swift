@@ -46,6 +46,11 @@ public enum IncomingFrame: Sendable {
     public static func decode<Bytes: DataProtocol>(_ line: Bytes, decoder: JSONDecoder = JSONDecoder()) -> IncomingFrame {
         let data = line as? Data ?? Data(line)
         if let simple = SimpleRequest.decode(data) { return .single(simple) }
+        return decodeFully(data, decoder: decoder)
+    }
+
+    /// Decodes one line with Foundation's decoder, which explains whatever is wrong.
+    static func decodeFully(_ data: Data, decoder: JSONDecoder) -> IncomingFrame {
         // JSON text is UTF-8; JSONDecoder would only notice bad bytes inside a string, and late.
         guard String(validating: data, as: UTF8.self) != nil else {
             return .single(IncomingCall(reply: .respond(.null), methodName: nil, content: .failure(.parseError("the message is not valid UTF-8"))))
@@ -210,6 +215,7 @@ enum SimpleRequest {
             var id: RequestID?
             var method: String?
             var sawParams = false
+            var members: [(String, FlatValue)]?
             skipSpace()
             guard take(UInt8(ascii: "{")) else { return nil }
             skipSpace()
@@ -231,11 +237,16 @@ enum SimpleRequest {
                     guard let value = string() else { return nil }
                     method = value
                 case "params" where !sawParams:
-                    // Only an empty array: it means no params, as an absent member does.
-                    guard take(UInt8(ascii: "[")) else { return nil }
-                    skipSpace()
-                    guard take(UInt8(ascii: "]")) else { return nil }
                     sawParams = true
+                    if take(UInt8(ascii: "{")) {
+                        guard let read = flatObject() else { return nil }
+                        members = read
+                    } else {
+                        // An empty array means no params, as an absent member does.
+                        guard take(UInt8(ascii: "[")) else { return nil }
+                        skipSpace()
+                        guard take(UInt8(ascii: "]")) else { return nil }
+                    }
                 default:
                     return nil
                 }
@@ -245,12 +256,67 @@ enum SimpleRequest {
                 break
             }
             skipSpace()
-            // Only methods that take no params: the others have params worth the full decoder.
-            guard index == bytes.count, version == "2.0", let method, let type = MethodRegistry.takingNoParams[method]
-            else { return nil }
+            guard index == bytes.count, version == "2.0", let method else { return nil }
+            if let members {
+                // Flat params of any method, when they decode and pass its checks as they are.
+                guard !method.hasPrefix("rpc."), let type = MethodRegistry.method(named: method),
+                    let params = type.flatParams(members)
+                else { return nil }
+                return IncomingCall(
+                    reply: id.map { .respond($0) } ?? .none, methodName: method,
+                    content: .success(IncomingCall.Valid(name: method, method: type, params: params)))
+            }
+            // No params: only methods that take none (the others would need them explained).
+            guard let type = MethodRegistry.takingNoParams[method] else { return nil }
             return IncomingCall(
                 reply: id.map { .respond($0) } ?? .none, methodName: method,
                 content: .success(IncomingCall.Valid(name: method, method: type, params: NoParams())))
+        }
+
+        /// The members of a `params` object whose values are strings without escapes, integers,
+        /// booleans or null, after its `{`; nil for anything else, or a name given twice.
+        private mutating func flatObject() -> [(String, FlatValue)]? {
+            var members: [(String, FlatValue)] = []
+            skipSpace()
+            if take(UInt8(ascii: "}")) { return members }
+            while true {
+                skipSpace()
+                guard let name = string(), !members.contains(where: { $0.0 == name }) else { return nil }
+                skipSpace()
+                guard take(UInt8(ascii: ":")) else { return nil }
+                skipSpace()
+                guard index < bytes.count else { return nil }
+                switch bytes[index] {
+                case UInt8(ascii: "\""):
+                    guard let value = string() else { return nil }
+                    members.append((name, .string(value)))
+                case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+                    if literal("true") {
+                        members.append((name, .bool(true)))
+                    } else if literal("false") {
+                        members.append((name, .bool(false)))
+                    } else if literal("null") {
+                        members.append((name, .null))
+                    } else {
+                        return nil
+                    }
+                default:
+                    guard case .number(let value) = requestID() else { return nil }
+                    members.append((name, .integer(value)))
+                }
+                skipSpace()
+                if take(UInt8(ascii: ",")) { continue }
+                guard take(UInt8(ascii: "}")) else { return nil }
+                return members
+            }
+        }
+
+        private mutating func literal(_ word: StaticString) -> Bool {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= bytes.count else { return false }
+            let matches = word.withUTF8Buffer { bytes[index..<index + count].elementsEqual($0) }
+            if matches { index += count }
+            return matches
         }
 
         private mutating func skipSpace() {

@@ -160,8 +160,6 @@ import Testing
     }
 
     @Test(arguments: [
-        #"{"jsonrpc":"2.0","id":1,"method":"socket.get","params":{"id":3}}"#,  // params: the full decoder's
-        #"{"jsonrpc":"2.0","id":1,"method":"netd.ping","params":{}}"#,
         #"{"jsonrpc":"2.0","id":1,"method":"socket.list"}"#,  // takes params, even if none are sent
         #"{"jsonrpc":"2.0","id":1.5,"method":"netd.ping"}"#,
         #"{"jsonrpc":"2.0","id":1e3,"method":"netd.ping"}"#,
@@ -182,5 +180,58 @@ import Testing
     ])
     func leavesEverythingElseToTheFullDecoder(line: String) {
         #expect(SimpleRequest.decode(Data(line.utf8)) == nil)
+    }
+
+    /// Flat params (strings without escapes, integers, booleans, null) are read from the bytes too,
+    /// and only when they give what the full decoder gives; anything it would refuse or explain
+    /// (unknown names, wrong types, failed checks, nesting, escapes, fractions) is left to it.
+    @Test(arguments: [
+        (#"{"jsonrpc":"2.0","id":1,"method":"socket.get","params":{"id":3}}"#, true),
+        (#"{"jsonrpc":"2.0","id":1,"method":"netd.ping","params":{}}"#, true),
+        (#"{"jsonrpc":"2.0","id":2,"method":"socket.write","params":{"id":7,"data":"aGVsbG8=","encoding":"base64"}}"#, true),
+        (#"{"jsonrpc":"2.0","id":2,"method":"socket.write","params":{"data":"hi","id":7,"encoding":null}}"#, true),
+        (#"{"jsonrpc":"2.0","id":3,"method":"socket.connect","params":{"host":"127.0.0.1","port":6379,"noDelay":true,"label":"x"}}"#, true),
+        (#"{"jsonrpc":"2.0","id":3,"method":"socket.connect","params":{"path":"/tmp/a.sock","allowHalfOpen":false}}"#, true),
+        (#"{"jsonrpc":"2.0","id":4,"method":"socket.read","params":{"id":1,"maxBytes":65536,"encoding":"hex","waitMs":0}}"#, true),
+        (#"{"jsonrpc":"2.0","id":5,"method":"socket.close","params":{"id":9,"reset":true}}"#, true),
+        (#"{"jsonrpc":"2.0","id":6,"method":"server.listen","params":{"port":0,"host":"::1","backlog":8}}"#, true),
+        (#"{"jsonrpc":"2.0","id":7,"method":"history.query","params":{"label":"a","limit":10,"role":"server"}}"#, true),
+        (#"{"jsonrpc":"2.0","id":8,"method":"socket.list","params":{"state":"open"}}"#, true),
+        // Left to the full decoder, which explains each.
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.connect","params":{"port":70000}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.connect","params":{"port":"80"}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.connect","params":{"port":80,"bogus":1}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{"id":1.5}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{"id":null}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{"id":1,"id":2}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.write","params":{"id":1,"data":"a\nb"}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.write","params":{"id":1,"data":"é"}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.write","params":{"id":1,"data":"x","encoding":"rot13"}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.list","params":{"label":{"a":1}}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.list","params":{"label":["a"]}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"no.such","params":{"id":1}}"#, false),
+        (#"{"jsonrpc":"2.0","id":9,"method":"rpc.x","params":{"id":1}}"#, false),
+    ] as [(String, Bool)])
+    func flatParamsAreReadAsTheFullDecoderReadsThem(line: String, takenHere: Bool) throws {
+        let data = Data(line.utf8)
+        guard case .single(let full) = IncomingFrame.decodeFully(data, decoder: JSONDecoder()) else {
+            Issue.record("not a single call")
+            return
+        }
+        guard let simple = SimpleRequest.decode(data) else {
+            #expect(!takenHere, "the byte-level path refused \(line)")
+            return
+        }
+        #expect(takenHere, "the byte-level path took \(line)")
+        #expect(simple.reply == full.reply)
+        #expect(simple.methodName == full.methodName)
+        guard case .success(let fast) = simple.content, case .success(let slow) = full.content else {
+            Issue.record("the byte-level path accepted what the full decoder refuses: \(full.content)")
+            return
+        }
+        #expect(fast.name == slow.name)
+        let encoder = JSONCoding.encoder()
+        #expect(try encoder.encode(fast.params) == encoder.encode(slow.params))
     }
 }
