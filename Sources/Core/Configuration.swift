@@ -4,7 +4,7 @@ import NetdProtocol
 public struct NetdConfiguration: Sendable {
     /// Where netd listens (contract section 1).
     public var socketPath: String
-    /// Permissions of the socket file; the umask is set from it before binding.
+    /// Permissions of the socket file, given to it before it is bound (``SocketFile/bindListening(mode:)``).
     public var socketMode: UInt32 = 0o600
     /// Where the history database lives (contract section 1).
     public var databasePath: String
@@ -12,6 +12,8 @@ public struct NetdConfiguration: Sendable {
     public var maxMessageBytes: Int = 1 << 20
     /// Most RPC clients connected at once; one more gets -32007 and is closed.
     public var maxClients: Int = 1024
+    /// Requests one RPC connection may have in flight (waiting for an answer); one more gets -32007.
+    public var maxRequestsPerClient: Int = 1024
     /// Per-socket buffer, sockets per user, unclaimed accepted sockets per server.
     public var limits = ConnectionManager.Limits()
     /// Keep closed records this long, pruning older ones periodically; nil keeps them forever.

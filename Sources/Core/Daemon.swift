@@ -84,7 +84,7 @@ public final class Daemon: Sendable {
                 // server closes (their records with them), then history is flushed, then the store closes.
                 .init(service: StoreService(store: store, logger: logger)),
                 .init(service: HistoryService(writer: writer)),
-                .init(service: RetentionService(store: store, retain: configuration.retain, logger: logger)),
+                .init(service: RetentionService(store: store, manager: manager, retain: configuration.retain, logger: logger)),
                 .init(service: ConnectionsService(manager: manager)),
                 .init(service: server),
             ],
@@ -129,6 +129,7 @@ struct HistoryService: Service {
 /// retention period, between a second and an hour), in batches that never hold the writer long.
 struct RetentionService: Service {
     let store: HistoryStore
+    let manager: ConnectionManager
     let retain: Duration?
     let logger: Logger
 
@@ -142,6 +143,7 @@ struct RetentionService: Service {
             let cutoff = Date().addingTimeInterval(-Double(retain.components.seconds) - Double(retain.components.attoseconds) / 1e18)
             do {
                 let deleted = try await store.prune(closedBefore: Timestamp.format(cutoff))
+                await manager.forgetPruned(closedBefore: Timestamp.format(cutoff), ownerUID: nil)
                 if deleted > 0 {
                     logger.info("pruned history by --retain", metadata: ["history.deleted": "\(deleted)"])
                 }

@@ -66,6 +66,10 @@ public enum JSONValue: Hashable, Sendable, Codable {
         if case .object(let values) = self { values[key] } else { nil }
     }
 
+    public var arrayValue: [JSONValue]? {
+        if case .array(let values) = self { values } else { nil }
+    }
+
     public var stringValue: String? {
         if case .string(let value) = self { value } else { nil }
     }

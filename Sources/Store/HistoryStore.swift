@@ -29,7 +29,7 @@ public final class HistoryStore: Sendable {
         do {
             var configuration = Configuration()
             configuration.label = "netd.history"
-            configuration.busyMode = .timeout(5)
+            configuration.busyMode = .timeout(1)
             configuration.prepareDatabase { db in
                 // WAL with NORMAL sync: commits never wait for fsync; a crash loses at most the
                 // last moments of history, never the file's integrity.

@@ -74,7 +74,9 @@ public final class HistoryWriter: Sendable {
         /// The sequence number of the last change queued, and of the last one committed.
         var queuedSequence: UInt64 = 0
         var committedSequence: UInt64 = 0
-        var waiters: [(UInt64, CheckedContinuation<Void, Never>)] = []
+        /// Calls waiting for their record, by token: the sequence they wait for and how to resume them.
+        var waiters: [UInt64: (sequence: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var nextWaiter: UInt64 = 0
         var failures: Int = 0
         var lastFailure: String?
         var lastFailureAt: Date?
@@ -141,16 +143,23 @@ public final class HistoryWriter: Sendable {
     }
 
     /// Waits until the change with this sequence number (and all before it) is committed or given
-    /// up; returns at once while the database cannot be written.
-    public func waitUntilCommitted(_ sequence: UInt64) async {
+    /// up, but never longer than `limit`: a database that another program holds locked, or a slow
+    /// disk, may delay the record, never the call (the change lands later, in order). Returns at
+    /// once while the database cannot be written.
+    public func waitUntilCommitted(_ sequence: UInt64, atMost limit: Duration = .milliseconds(250)) async {
         await withCheckedContinuation { continuation in
-            let done = state.withLock { state in
+            let token = state.withLock { state -> UInt64? in
                 // While the database cannot be written nobody waits on it: the change lands later.
-                if state.committedSequence >= sequence || state.stopping || state.failing { return true }
-                state.waiters.append((sequence, continuation))
-                return false
+                if state.committedSequence >= sequence || state.stopping || state.failing { return nil }
+                state.nextWaiter += 1
+                state.waiters[state.nextWaiter] = (sequence, continuation)
+                return state.nextWaiter
             }
-            if done { continuation.resume() }
+            guard let token else { return continuation.resume() }
+            Task {
+                try? await Task.sleep(for: limit)
+                self.state.withLock { $0.waiters.removeValue(forKey: token) }?.continuation.resume()
+            }
         }
     }
 
@@ -284,13 +293,11 @@ public final class HistoryWriter: Sendable {
     }
 
     private func release(upTo sequence: UInt64) {
-        let ready = state.withLock { state in
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.committedSequence = max(state.committedSequence, sequence)
-            let (done, waiting) = state.waiters.reduce(into: ([CheckedContinuation<Void, Never>](), [(UInt64, CheckedContinuation<Void, Never>)]())) {
-                if $1.0 <= state.committedSequence || state.stopping { $0.0.append($1.1) } else { $0.1.append($1) }
-            }
-            state.waiters = waiting
-            return done
+            let done = state.waiters.filter { $0.value.sequence <= state.committedSequence || state.stopping }
+            for token in done.keys { state.waiters[token] = nil }
+            return done.values.map(\.continuation)
         }
         for continuation in ready { continuation.resume() }
     }

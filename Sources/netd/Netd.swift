@@ -30,6 +30,9 @@ struct Netd: AsyncParsableCommand {
     @Option(help: "Most RPC clients connected at once.")
     var maxClients: Int = 1024
 
+    @Option(help: "Requests one RPC connection may have waiting for an answer at once; beyond it they get -32007.")
+    var maxRequestsPerClient: Int = 1024
+
     @Option(help: "Unread bytes a socket buffers before netd stops reading from the peer.")
     var maxBufferBytes: Int = 1 << 20
 
@@ -52,6 +55,7 @@ struct Netd: AsyncParsableCommand {
         }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
         guard maxClients >= 1 else { throw ValidationError("--max-clients must be at least 1") }
+        guard maxRequestsPerClient >= 1 else { throw ValidationError("--max-requests-per-client must be at least 1") }
         guard maxBufferBytes >= 4096 else { throw ValidationError("--max-buffer-bytes must be at least 4096") }
         guard maxSocketsPerUser >= 1 else { throw ValidationError("--max-sockets-per-user must be at least 1") }
         guard maxPendingAccepts >= 1 else { throw ValidationError("--max-pending-accepts must be at least 1") }
@@ -81,6 +85,7 @@ struct Netd: AsyncParsableCommand {
         configuration.socketMode = parsedSocketMode ?? 0o600
         configuration.maxMessageBytes = maxMessageBytes
         configuration.maxClients = maxClients
+        configuration.maxRequestsPerClient = maxRequestsPerClient
         configuration.limits.socketBufferBytes = maxBufferBytes
         configuration.limits.socketsPerUser = maxSocketsPerUser
         configuration.limits.pendingPerServer = maxPendingAccepts

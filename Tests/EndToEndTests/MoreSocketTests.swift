@@ -26,6 +26,8 @@ struct MoreSocketTests {
                     #expect(event["params"]?["id"] == .integer(socket.id))
                     timeouts += 1
                     if timeouts == 2 { break }
+                    // Once per idle spell, as Node: only traffic re-arms it.
+                    _ = try await client.call(SocketWriteMethod.self, .init(id: socket.id, data: "again"))
                 }
                 #expect(timeouts == 2)
                 #expect(try await client.call(SocketConfigureMethod.self, .init(id: socket.id, idleTimeoutMs: 0)).id == socket.id)

@@ -81,6 +81,8 @@ extension ConnectionManager {
     ) async throws -> any Channel {
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.allowRemoteHalfClosure, value: true)
+            // One read per wake-up, so the unread buffer passes its limit by one read at most.
+            .channelOption(.maxMessagesPerRead, value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handler.value)
@@ -90,7 +92,7 @@ extension ConnectionManager {
         bootstrap = bootstrap.connectTimeout(timeout == 0 ? .hours(24) : .milliseconds(Int64(timeout)))
 
         if let path = params.path {
-            return try await bootstrap.connect(unixDomainSocketPath: path).get()
+            return try await bootstrap.connect(to: SocketFile.socketAddress(path)).get()
         }
         if params.noDelay == true { bootstrap = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1) }
         if params.keepAlive == true { bootstrap = bootstrap.channelOption(.socketOption(.so_keepalive), value: 1) }

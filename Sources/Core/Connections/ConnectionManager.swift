@@ -207,6 +207,28 @@ public final class ConnectionManager: Sendable {
         }
     }
 
+    /// Drops from memory the closed sockets and servers whose records `history.prune` (or
+    /// `--retain`) deleted, so that they are gone everywhere: -32001 from then on. A closed socket
+    /// that still holds unread bytes stays until they are read.
+    func forgetPruned(closedBefore cutoff: String, ownerUID: UInt32?) async {
+        let (sockets, servers) = registry.withLock { registry in
+            (
+                registry.sockets.values.filter { socket in
+                    (ownerUID.map { socket.owner.uid == $0 } ?? true) && socket.closedTime.map { $0 < cutoff } == true
+                },
+                registry.servers.values.filter { server in
+                    (ownerUID.map { server.owner.uid == $0 } ?? true) && server.info().closedAt.map { $0 < cutoff } == true
+                }
+            )
+        }
+        var drained: [Int64] = []
+        for socket in sockets where await socket.isDrainedAndClosed() { drained.append(socket.id) }
+        registry.withLock { registry in
+            for id in drained { registry.sockets[id] = nil }
+            for server in servers { registry.servers[server.id] = nil }
+        }
+    }
+
     // MARK: Signals from sockets
 
     /// What a socket's handler reports, turned into history, events and bookkeeping.

@@ -69,6 +69,8 @@ extension ConnectionManager {
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // One read per wake-up, so the unread buffer passes its limit by one read at most.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { [weak self] child in
                 guard let self else { return child.close() }
                 return self.adopt(child, server: server)
@@ -76,9 +78,14 @@ extension ConnectionManager {
         if let path = params.path {
             var socketFile = SocketFile(path: path)
             try socketFile.prepare(createFolder: false)
-            let bound = bootstrap
-            let channel = try await socketFile.bind(mode: params.parsedMode) { try await bound.bind(unixDomainSocketPath: path).get() }
-            return (channel, socketFile)
+            let fd = try socketFile.bindListening(mode: params.parsedMode)
+            do {
+                // NIO's server channel owns the descriptor from here, and closes it on failure.
+                return (try await bootstrap.withBoundSocket(fd).get(), socketFile)
+            } catch {
+                socketFile.remove()
+                throw error
+            }
         }
         bootstrap = bootstrap.serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         if params.reusePort == true { bootstrap = bootstrap.serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1) }

@@ -125,7 +125,7 @@ final class ManagedServer: Sendable {
             return state.nextToken
         }
         let nanoseconds = wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000
-        return await withTaskCancellationHandler {
+        let socket = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let ready: ManagedSocket? = state.withLock { state in
                     if !state.pending.isEmpty {
@@ -140,11 +140,31 @@ final class ManagedServer: Sendable {
                     resumeAcceptingIfRoom()
                     return
                 }
+                // The task's cancelled flag is set before its handler runs: a cancellation that
+                // came before the waiter was listed is seen here, one after it finds the waiter.
+                if Task.isCancelled { return self.expire(token) }
                 loop.scheduleTask(in: .nanoseconds(nanoseconds)) { self.expire(token) }
             }
         } onCancel: {
             self.expire(token)
         }
+        // Handed a socket just as the caller went away: it goes back first in line, unclaimed.
+        if let socket, Task.isCancelled {
+            giveBack(socket)
+            return nil
+        }
+        return socket
+    }
+
+    /// Puts a socket whose claimer went away back at the head of the queue, or to the next waiter.
+    private func giveBack(_ socket: ManagedSocket) {
+        let waiter = state.withLock { state -> CheckedContinuation<ManagedSocket?, Never>? in
+            if !state.waiters.isEmpty { return state.waiters.removeFirst().continuation }
+            state.unclaimed += 1
+            state.pending.insert(socket, at: 0)
+            return nil
+        }
+        waiter?.resume(returning: socket)
     }
 
     private func expire(_ token: UInt64) {

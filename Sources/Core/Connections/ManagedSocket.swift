@@ -42,6 +42,9 @@ final class ManagedSocket: Sendable {
         self.recordSequence = recordSequence
     }
 
+    /// When it closed, once it has.
+    var closedTime: String? { closedAt.withLock { $0 } }
+
     func markClosed(at time: String) {
         closedAt.withLock { if $0 == nil { $0 = time } }
     }
@@ -80,10 +83,16 @@ final class ManagedSocket: Sendable {
     }
 
     /// `socket.read`: waits up to `wait` for something to hand out.
+    ///
+    /// A request that is cancelled (its RPC client went away, or netd is shutting down) takes
+    /// nothing: what arrives stays buffered for the next reader.
     func read(maxBytes: Int, encoding: DataEncoding, wait: Duration) async throws(ResponseError) -> SocketReadMethod.Result {
         let id = self.id
-        let deadline = ContinuousClock.now + wait
+        let deadline = NIODeadline.now() + .nanoseconds(wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)
+        let loop = channel.eventLoop
+        let handler = self.handler
         while true {
+            if Task.isCancelled { throw SocketErrors.cancelled }
             let taken: SocketReadMethod.Result?
             do {
                 taken = try await onLoop { try $0.take(maxBytes: maxBytes, encoding: encoding, id: id) }
@@ -93,15 +102,17 @@ final class ManagedSocket: Sendable {
                 throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
             }
             if let taken { return taken }
-            let remaining = deadline - ContinuousClock.now
-            guard remaining > .zero, !Task.isCancelled else {
+            guard NIODeadline.now() < deadline else {
                 return SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: false)
             }
-            let nanoseconds = remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000
-            let loop = channel.eventLoop
-            let handler = self.handler
             await withTaskCancellationHandler {
-                _ = try? await onLoop { $0.waitForChange(timeout: .nanoseconds(max(nanoseconds, 1)), on: loop) }
+                // Registered first, then the cancellation checked: a cancellation that came
+                // before the registration reached the loop is seen here, one after it wakes the waiter.
+                let changed: EventLoopFuture<Void>? =
+                    if loop.inEventLoop { handler.value.waitForChange(until: deadline, on: loop) }
+                    else { try? await loop.submit { handler.value.waitForChange(until: deadline, on: loop) }.get() }
+                if Task.isCancelled { loop.execute { handler.value.wakeWaiters() } }
+                _ = try? await changed?.get()
             } onCancel: {
                 loop.execute { handler.value.wakeWaiters() }
             }

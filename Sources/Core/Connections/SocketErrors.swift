@@ -8,6 +8,9 @@ import Glibc
 
 /// Turns what NIO and the kernel report into netd's errors with Node.js names (contract section 2).
 enum SocketErrors {
+    /// A request that stopped waiting because its client went away or netd is shutting down.
+    static let cancelled = ResponseError.internalError("the request was cancelled: its RPC client went away, or netd is shutting down")
+
     /// The Node-style failure for an error seen on a live socket.
     static func failure(_ error: any Error, syscall: String) -> SocketFailure {
         if let io = error as? IOError {

@@ -94,7 +94,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let count = buffer.readableBytes
         bytesRead += Int64(count)
         unread.writeBuffer(&buffer)
-        lastActivity = .now()
+        noteActivity()
         signal(.data(bytes: count, bytesRead: bytesRead, bytesWritten: bytesWritten))
         wakeWaiters()
     }
@@ -209,13 +209,13 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return SocketReadMethod.Result(data: data, encoding: encoding, bytes: length, eof: eof)
     }
 
-    /// A future that completes when data, end or close arrives, or after `timeout`.
-    func waitForChange(timeout: TimeAmount, on loop: any EventLoop) -> EventLoopFuture<Void> {
+    /// A future that completes when data, end or close arrives, or at `deadline`.
+    func waitForChange(until deadline: NIODeadline, on loop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = loop.makePromise(of: Void.self)
         let token = nextWaiter
         nextWaiter += 1
         waiters[token] = promise
-        loop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+        loop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
             self?.waiters.removeValue(forKey: token)?.succeed()
         }
         return promise.futureResult
@@ -241,7 +241,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         return written.map {
             self.bytesWritten += Int64(count)
-            self.lastActivity = .now()
+            self.noteActivity()
             self.signal(.wrote(bytesRead: self.bytesRead, bytesWritten: self.bytesWritten))
             return count
         }.nonisolated()
@@ -293,17 +293,24 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         scheduleIdleCheck()
     }
 
+    /// Traffic: the idle clock starts again, and a `timeout` already raised is armed once more.
+    private func noteActivity() {
+        lastActivity = .now()
+        if idleTimeout != nil, idleCheck == nil { scheduleIdleCheck() }
+    }
+
+    /// Raises `timeout` once per idle spell, as Node does: after it fires, only traffic re-arms it.
     private func scheduleIdleCheck() {
         guard let idleTimeout, let context, !closed else { return }
         let due = lastActivity + idleTimeout
         idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [weak self] in
             guard let self, let timeout = self.idleTimeout else { return }
+            self.idleCheck = nil
             if NIODeadline.now() >= self.lastActivity + timeout {
                 self.signal(.idle)
-                // Node raises it once per idle spell; the next one counts from now.
-                self.lastActivity = .now()
+            } else {
+                self.scheduleIdleCheck()
             }
-            self.scheduleIdleCheck()
         }
     }
 

@@ -45,7 +45,9 @@ struct HistoryMethods: Sendable {
         table.on(HistoryPruneMethod.self) { params, context in
             let before = Self.normalized(params.before) ?? params.before
             do {
-                let deleted = try await store.prune(closedBefore: before, ownerUID: context.isAdmin ? nil : context.peer.uid)
+                let owner = context.isAdmin ? nil : context.peer.uid
+                let deleted = try await store.prune(closedBefore: before, ownerUID: owner)
+                await manager.forgetPruned(closedBefore: before, ownerUID: owner)
                 if deleted > 0 {
                     context.logger.info("pruned history", metadata: ["history.deleted": "\(deleted)", "history.before": "\(before)"])
                 }

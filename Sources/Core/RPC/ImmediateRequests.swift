@@ -136,4 +136,12 @@ extension IncomingFrame {
     var isBatch: Bool {
         if case .batch = self { true } else { false }
     }
+
+    /// How many requests the line holds.
+    var callCount: Int {
+        switch self {
+        case .single: 1
+        case .batch(let calls): calls.count
+        }
+    }
 }

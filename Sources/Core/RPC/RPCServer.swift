@@ -17,6 +17,7 @@ public final class RPCServer: Service, Sendable {
     private let dispatcher: Dispatcher
     private let clients: ClientTable
     private let maxMessageBytes: Int
+    private let maxRequestsPerClient: Int
     private let logger: Logger
     /// Told when an RPC connection ends, so that what it subscribed to ends with it.
     private let onDisconnect: @Sendable (Int) -> Void
@@ -34,26 +35,32 @@ public final class RPCServer: Service, Sendable {
         var socketFile = SocketFile(path: configuration.socketPath)
         try socketFile.prepare(createFolder: true)
         let maxMessageBytes = configuration.maxMessageBytes
-        let listener = try await socketFile.bind(mode: configuration.socketMode) {
-            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let fd = try socketFile.bindListening(mode: configuration.socketMode)
+        let listener: NIOAsyncChannel<ClientChannel, Never>
+        do {
+            listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 1024)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .bind(unixDomainSocketPath: configuration.socketPath) { channel in
+                .bind(fd) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
                             ImmediateRequests(dispatcher: dispatcher, maximumLineBytes: maxMessageBytes))
                         return try ClientChannel(wrappingChannelSynchronously: channel)
                     }
                 }
+        } catch {
+            socketFile.remove()
+            throw error
         }
         return RPCServer(
             listener: listener, socketFile: socketFile, dispatcher: dispatcher, clients: clients,
-            maxMessageBytes: maxMessageBytes, onDisconnect: onDisconnect, logger: logger)
+            maxMessageBytes: maxMessageBytes, maxRequestsPerClient: configuration.maxRequestsPerClient,
+            onDisconnect: onDisconnect, logger: logger)
     }
 
     private init(
         listener: NIOAsyncChannel<ClientChannel, Never>, socketFile: SocketFile, dispatcher: Dispatcher,
-        clients: ClientTable, maxMessageBytes: Int, onDisconnect: @escaping @Sendable (Int) -> Void, logger: Logger
+        clients: ClientTable, maxMessageBytes: Int, maxRequestsPerClient: Int, onDisconnect: @escaping @Sendable (Int) -> Void, logger: Logger
     ) {
         self.onDisconnect = onDisconnect
         self.listener = listener
@@ -61,6 +68,7 @@ public final class RPCServer: Service, Sendable {
         self.dispatcher = dispatcher
         self.clients = clients
         self.maxMessageBytes = maxMessageBytes
+        self.maxRequestsPerClient = maxRequestsPerClient
         self.logger = logger
     }
 
@@ -128,15 +136,28 @@ public final class RPCServer: Service, Sendable {
                 try await client.channel.eventLoop.submit {
                     try client.channel.pipeline.syncOperations.handler(type: ImmediateRequests.self).requestContext = admitted
                 }.get()
+                let scope = RequestScope(limit: maxRequestsPerClient)
+                client.channel.closeFuture.whenComplete { _ in scope.connectionClosed() }
                 try await withThrowingDiscardingTaskGroup { requests in
+                    // Ends the group when all is answered, or cancels what waits when the client goes.
+                    requests.addTask { try await scope.waitForEnd() }
                     for try await frame in inbound {
                         switch frame {
                         case .decoded(let decoded):
-                            requests.addTask { await session.serve(decoded) }
+                            let calls = decoded.callCount
+                            guard scope.admit(calls) else {
+                                await session.refuseBusy(decoded, limit: scope.limit)
+                                continue
+                            }
+                            requests.addTask {
+                                await session.serve(decoded)
+                                scope.finished(calls)
+                            }
                         case .oversized(let bytes):
                             await session.refuseOversized(bytes: bytes, limit: maxMessageBytes)
                         }
                     }
+                    scope.inputEnded()
                 }
             }
         } catch {

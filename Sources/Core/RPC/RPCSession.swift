@@ -40,6 +40,23 @@ struct RPCSession: Sendable {
         await send(ResponseMessage(id: .null, outcome: .error(error)))
     }
 
+    /// Answers every call of a line that would take the connection past `--max-requests-per-client`.
+    func refuseBusy(_ frame: IncomingFrame, limit: Int) async {
+        let error = ResponseError.netd(
+            .limitReached, "EBUSY",
+            "this connection has \(limit) requests waiting for answers already (--max-requests-per-client); wait for some")
+        switch frame {
+        case .single(let call):
+            if case .respond(let id) = call.reply { await send(ResponseMessage(id: id, outcome: .error(error))) }
+        case .batch(let calls):
+            let responses = calls.compactMap { call -> ResponseMessage? in
+                guard case .respond(let id) = call.reply else { return nil }
+                return ResponseMessage(id: id, outcome: .error(error))
+            }
+            if !responses.isEmpty { await send(batch: responses) }
+        }
+    }
+
     func send(_ response: ResponseMessage) async {
         await write { json, encoder in
             do {

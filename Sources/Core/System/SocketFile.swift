@@ -1,5 +1,9 @@
 import Foundation
+import NIOCore
 import NetdProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A Unix socket path checked the way a careful daemon checks it before binding: the path fits in
 /// `sun_path`, its folder exists (created 0700 when missing), a live socket there is left alone,
@@ -48,24 +52,57 @@ public struct SocketFile: Sendable {
         }
     }
 
-    /// Runs `bind` with the umask set so that the socket is created with `mode` and never wider
-    /// (nil: the process's umask decides), and remembers the file so that ``remove()`` takes only it.
-    public mutating func bind<T>(mode: UInt32?, _ bind: () async throws -> T) async throws -> T {
-        let result: T
-        if let mode {
-            let previous = umask(mode_t(~mode & 0o777))
-            defer { umask(previous) }
-            result = try await bind()
-        } else {
-            result = try await bind()
+    /// Creates a Unix stream socket bound at the path, for NIO to listen on (``ServerBootstrap``'s
+    /// `bind(_ socket:)`), and remembers the file so that ``remove()`` takes only it.
+    ///
+    /// With a `mode`, the socket's inode gets it by `fchmod` before `bind` (Linux creates the file
+    /// with that mode narrowed by the umask, so it is never wider than asked), then the file gets
+    /// it exactly. The process umask is never touched, so concurrent binds cannot disturb each
+    /// other. Without one, the umask decides, as for any file.
+    ///
+    /// - Returns: the bound descriptor; from here NIO's server channel owns it.
+    public mutating func bindListening(mode: UInt32?) throws -> NIOBSDSocket.Handle {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        var address = Self.address(path)
+        if let mode, fchmod(fd, mode_t(mode)) != 0 {
+            let code = errno
+            close(fd)
+            throw IOError(errnoCode: code, reason: "fchmod")
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw IOError(errnoCode: code, reason: "bind")
         }
         var info = stat()
         if lstat(path, &info) == 0 {
             identity = (UInt64(info.st_dev), UInt64(info.st_ino))
-            // The umask can only narrow the mode; set it exactly in case a wider one was asked for.
+            // The umask can only have narrowed it; widen it to exactly what was asked.
             if let mode, (info.st_mode & 0o777) != mode { chmod(path, mode_t(mode)) }
         }
-        return result
+        return fd
+    }
+
+    /// The address of a Unix socket path of up to 107 bytes (Linux's `sun_path` holds 108 with
+    /// the NUL; NIO's own initialiser stops at 103, the macOS limit).
+    ///
+    /// - Precondition: the path fits (checked by the method params and ``prepare(createFolder:)``).
+    public static func address(_ path: String) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8.prefix(raw.count - 1))
+        }
+        return address
+    }
+
+    /// As ``address(_:)``, for NIO.
+    public static func socketAddress(_ path: String) -> SocketAddress {
+        SocketAddress(address(path))
     }
 
     /// Removes the socket file if it is still the one this process bound.
@@ -97,11 +134,7 @@ public struct SocketFile: Sendable {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failed(errno) }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: path.utf8.prefix(raw.count - 1))
-        }
+        var address = Self.address(path)
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))

@@ -26,6 +26,13 @@ enum Check {
         }
     }
 
+    /// Text that netd stores (labels, host names): SQLite reads a string up to its first NUL, so
+    /// one with a NUL would read back cut short after a restart. Refused rather than changed.
+    static func storable(_ value: String?, _ name: String) throws(ResponseError) {
+        guard let value, value.utf8.contains(0) else { return }
+        throw .invalidParams("`\(name)` must not contain NUL (U+0000)")
+    }
+
     static func range(_ value: Int?, _ name: String, _ range: ClosedRange<Int>) throws(ResponseError) {
         guard let value else { return }
         guard range.contains(value) else {
