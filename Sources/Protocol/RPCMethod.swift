@@ -47,25 +47,22 @@ public struct NoParams: RPCParams, Hashable {
 }
 
 extension RPCMethod {
-    /// Decodes this method's params from the request's `params` member, refusing unknown names.
-    static func decodeParams<Key: CodingKey>(
-        from container: KeyedDecodingContainer<Key>,
-        forKey key: Key
-    ) throws(ResponseError) -> Params {
-        let names: [String]
-        do {
-            names = try container.nestedContainer(keyedBy: AnyCodingKey.self, forKey: key).allKeys.map(\.stringValue)
-        } catch {
-            throw .invalidParams("params must be an object")
-        }
-        let known = Params.fields.map(\.name)
-        if let unknown = names.sorted().first(where: { !known.contains($0) }) {
-            let takes = known.isEmpty ? "it takes none" : "it takes \(known.joined(separator: ", "))"
+    /// Decodes this method's params from the request's `params` object, refusing unknown and
+    /// repeated names (anywhere inside it) before anything is decoded.
+    static func decodeParams(_ json: ParsedJSON) throws(ResponseError) -> Params {
+        guard case .object(let members) = json else { throw .invalidParams("params must be an object") }
+        let known = Params.fields
+        if let unknown = members.map(\.name).sorted().first(where: { name in !known.contains { $0.name == name } }) {
+            let names = known.map(\.name)
+            let takes = names.isEmpty ? "it takes none" : "it takes \(names.joined(separator: ", "))"
             throw .invalidParams("unknown param `\(unknown)` for \(name); \(takes)")
+        }
+        if let repeated = Self.repeatedName(in: json) {
+            throw .invalidParams("`\(repeated)` is given more than once in params")
         }
         let params: Params
         do {
-            params = try container.decode(Params.self, forKey: key)
+            params = try ParsedJSONDecoder.decode(Params.self, from: json, codingPath: [AnyCodingKey("params")])
         } catch let error as DecodingError {
             throw .invalidParams(describe(error, method: name))
         } catch {
@@ -75,30 +72,35 @@ extension RPCMethod {
         return params
     }
 
+    /// A member name repeated in `json` or in any object inside it.
+    private static func repeatedName(in json: ParsedJSON) -> String? {
+        switch json {
+        case .object(let members): json.repeatedName ?? members.lazy.compactMap { repeatedName(in: $0.value) }.first
+        case .array(let values): values.lazy.compactMap { repeatedName(in: $0) }.first
+        default: nil
+        }
+    }
+
     /// The params of a request that sent none: fine for methods whose params are all optional.
     static func absentParams() throws(ResponseError) -> Params {
         if let none = NoParams() as? Params { return none }
         if let required = Params.fields.first(where: \.required) {
             throw .invalidParams("missing required param `\(required.name)` for \(name)")
         }
-        do {
-            let params = try JSONDecoder().decode(Params.self, from: Data("{}".utf8))
-            try params.validate()
-            return params
-        } catch let error as ResponseError {
-            throw error
-        } catch {
-            throw .invalidParams(String(describing: error))
-        }
+        return try decodeParams(.object([]))
     }
 }
 
 /// Says what was wrong with a param in words a person sending JSON by hand can act on.
 func describe(_ error: DecodingError, method: String) -> String {
     func path(_ context: DecodingError.Context) -> String {
-        // The first key is `params` itself.
-        let keys = context.codingPath.dropFirst().map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-        return keys.isEmpty ? "params" : "`" + keys.joined(separator: ".") + "`"
+        // The first key is `params` itself; array positions read `types[1]`.
+        let keys = context.codingPath.dropFirst()
+        guard !keys.isEmpty else { return "params" }
+        let text = keys.enumerated().map { index, key in
+            key.intValue.map { "[\($0)]" } ?? (index == 0 ? key.stringValue : "." + key.stringValue)
+        }.joined()
+        return "`" + text + "`"
     }
     switch error {
     case .keyNotFound(let key, _):

@@ -124,114 +124,103 @@ import Testing
     }
 }
 
-/// The byte-level path for the commonest requests takes only what it reads exactly as the full
-/// decoder would, and leaves everything else to it.
-@Suite struct SimpleRequestTests {
+/// The one request reader: each line parsed once, every request checked, params decoded by
+/// the decoder that explains what is wrong.
+@Suite struct RequestReaderTests {
+    private func read(_ line: String) -> IncomingCall? {
+        guard case .single(let call) = IncomingFrame.decode(Array(line.utf8)) else { return nil }
+        return call
+    }
+
     @Test(arguments: [
         (#"{"jsonrpc":"2.0","id":1,"method":"netd.ping"}"#, RequestID.number(1), "netd.ping"),
         (#" { "method" : "netd.status" , "id" : -42 , "jsonrpc" : "2.0" } "#, .number(-42), "netd.status"),
         (#"{"jsonrpc":"2.0","id":"a b","method":"netd.methods","params":[]}"#, .string("a b"), "netd.methods"),
         (#"{"jsonrpc":"2.0","id":null,"method":"netd.ping"}"#, .null, "netd.ping"),
+        (#"{"jsonrpc":"2.0","id":"\u0041\u00e9\ud83d\ude00","method":"netd.ping"}"#, .string("Aé😀"), "netd.ping"),
+        (#"{"jsonrpc":"2.0","id":1.5,"method":"netd.ping"}"#, .fractional(1.5), "netd.ping"),
         ("{\"jsonrpc\":\"2.0\",\n\"id\":0,\t\"method\":\"netd.ping\"}", .number(0), "netd.ping"),
     ] as [(String, RequestID, String)])
-    func takesTheCommonestRequests(line: String, id: RequestID, method: String) throws {
-        let call = try #require(SimpleRequest.decode(Data(line.utf8)))
+    func readsRequestsWithTheirIDs(line: String, id: RequestID, method: String) throws {
+        let call = try #require(read(line))
         #expect(call.reply == .respond(id))
-        #expect(call.methodName == method)
         guard case .success(let valid) = call.content else { Issue.record("not valid: \(call.content)"); return }
         #expect(valid.name == method)
-        #expect(valid.params is NoParams)
     }
 
-    @Test func bytesThatAreNotUTF8NeverTakeThisPath() {
-        var bytes = Array(#"{"jsonrpc":"2.0","id":"x","method":"netd.ping"}"#.utf8)
-        bytes[28] = 0xFF
-        #expect(bytes.withUnsafeBytes(IncomingFrame.decodeSimple) == nil)
-        guard case .single(let call) = IncomingFrame.decode(Data(bytes)), case .failure(let error) = call.content else {
-            Issue.record("invalid UTF-8 was accepted")
+    /// Params as every method's decoder reads them, compared by their encoding.
+    @Test(arguments: [
+        (#"{"jsonrpc":"2.0","id":1,"method":"socket.get","params":{"id":3}}"#, #"{"id":3}"#),
+        (#"{"jsonrpc":"2.0","id":2,"method":"socket.write","params":{"id":7,"data":"a\nb\u00e9","encoding":"utf8"}}"#, #"{"data":"a\nbé","encoding":"utf8","id":7}"#),
+        (#"{"jsonrpc":"2.0","id":2,"method":"socket.write","params":{"data":"hi","id":7,"encoding":null}}"#, #"{"data":"hi","id":7}"#),
+        (#"{"jsonrpc":"2.0","id":3,"method":"socket.connect","params":{"host":"127.0.0.1","port":6379,"noDelay":true,"label":"x"}}"#, #"{"host":"127.0.0.1","label":"x","noDelay":true,"port":6379}"#),
+        (#"{"jsonrpc":"2.0","id":7,"method":"events.subscribe","params":{"types":["data","end"],"ids":[1,2]}}"#, #"{"ids":[1,2],"types":["data","end"]}"#),
+        (#"{"jsonrpc":"2.0","id":8,"method":"socket.list"}"#, #"{}"#),
+    ] as [(String, String)])
+    func decodesParams(line: String, expected: String) throws {
+        let call = try #require(read(line))
+        guard case .success(let valid) = call.content else { Issue.record("not valid: \(call.content)"); return }
+        #expect(String(decoding: try JSONCoding.encoder().encode(valid.params), as: UTF8.self) == expected)
+    }
+
+    /// What is wrong is answered with its code and said in words.
+    @Test(arguments: [
+        (#"{"jsonrpc":"2.0","id":1,"id":2,"method":"netd.ping"}"#, ErrorCode.invalidRequest, "`id` appears more than once"),
+        (#"{"method":"server.listen","jsonrpc":"2.0","id":4,"method":"netd.ping"}"#, .invalidRequest, "`method` appears more than once"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{"id":1,"id":2}}"#, .invalidParams, "`id` is given more than once"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.list","params":{"label":"a","label":"b"}}"#, .invalidParams, "`label` is given more than once"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.connect","params":{"port":70000}}"#, .invalidParams, "65535"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.connect","params":{"port":"80"}}"#, .invalidParams, "`port` must be an integer"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.connect","params":{"port":80,"bogus":1}}"#, .invalidParams, "unknown param `bogus`"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{"id":1.5}}"#, .invalidParams, "`id`"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{"id":null}}"#, .invalidParams, "`id` must not be null"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{}}"#, .invalidParams, "missing required param `id`"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.write","params":{"id":1,"data":"x","encoding":"rot13"}}"#, .invalidParams, "`encoding`"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.list","params":{"label":["a"]}}"#, .invalidParams, "`label` must be a string"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"events.subscribe","params":{"types":["a",3]}}"#, .invalidParams, "`types[1]` must be a string"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":[1]}"#, .invalidParams, "by name"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"no.such","params":{"id":1}}"#, .methodNotFound, "no.such"),
+        (#"{"jsonrpc":"2.0","id":9,"method":"rpc.x"}"#, .methodNotFound, "rpc.x"),
+        (#"{"jsonrpc":"1.0","id":1,"method":"netd.ping"}"#, .invalidRequest, "jsonrpc"),
+        (#"{"jsonrpc":"2.0","id":1,"method":"netd.ping","params":3}"#, .invalidRequest, "params"),
+        (#"{"jsonrpc":"2.0","id":{},"method":"netd.ping"}"#, .invalidRequest, "id must be"),
+        (#"{"jsonrpc":"2.0","id":1,"method":"netd.ping",}"#, .parseError, "member name"),
+        (#"{"jsonrpc":"2.0","id":01,"method":"netd.ping"}"#, .parseError, "leading zeros"),
+        (#"{"jsonrpc":"2.0","id":1,"method":"netd.ping"} x"#, .parseError, "after the JSON value"),
+        (#"{"jsonrpc":"2.0","id":"\ud800","method":"netd.ping"}"#, .parseError, "surrogate"),
+        ("{\"jsonrpc\":\"2.0\",\"id\":\"a\u{01}b\",\"method\":\"netd.ping\"}", .parseError, "control character"),
+        (#"{"jsonrpc":"2.0","id":1e999,"method":"netd.ping"}"#, .parseError, "out of range"),
+    ] as [(String, ErrorCode, String)])
+    func explainsWhatIsWrong(line: String, code: ErrorCode, words: String) throws {
+        let call = try #require(read(line))
+        guard case .failure(let error) = call.content else { Issue.record("accepted \(line)"); return }
+        #expect(error.code == code, "\(line): \(error.message)")
+        #expect(error.message.contains(words), "\(line): \(error.message)")
+    }
+
+    @Test func bytesThatAreNotUTF8AreAParseError() {
+        for bad: [UInt8] in [[0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xE2, 0x82]] {
+            let bytes = Array(#"{"jsonrpc":"2.0","id":"x"#.utf8) + bad + Array(#"","method":"netd.ping"}"#.utf8)
+            guard case .single(let call) = IncomingFrame.decode(bytes), case .failure(let error) = call.content else {
+                Issue.record("invalid UTF-8 \(bad) was accepted")
+                continue
+            }
+            #expect(error.code == .parseError)
+            #expect(error.message.contains("UTF-8"))
+        }
+    }
+
+    @Test func nestingIsBoundedNotRecursedInto() {
+        let deep = String(repeating: "[", count: 100_000)
+        guard case .single(let call) = IncomingFrame.decode(Array(deep.utf8)), case .failure(let error) = call.content else {
+            Issue.record("accepted")
             return
         }
         #expect(error.code == .parseError)
+        #expect(error.message.contains("deep"))
     }
 
     @Test func aNotificationHasNoReply() throws {
-        let call = try #require(SimpleRequest.decode(Data(#"{"jsonrpc":"2.0","method":"netd.ping"}"#.utf8)))
-        #expect(call.reply == .none)
-    }
-
-    @Test(arguments: [
-        #"{"jsonrpc":"2.0","id":1,"method":"socket.list"}"#,  // takes params, even if none are sent
-        #"{"jsonrpc":"2.0","id":1.5,"method":"netd.ping"}"#,
-        #"{"jsonrpc":"2.0","id":1e3,"method":"netd.ping"}"#,
-        #"{"jsonrpc":"2.0","id":01,"method":"netd.ping"}"#,
-        #"{"jsonrpc":"2.0","id":99999999999999999999,"method":"netd.ping"}"#,
-        #"{"jsonrpc":"2.0","id":"\u0041","method":"netd.ping"}"#,
-        #"{"jsonrpc":"1.0","id":1,"method":"netd.ping"}"#,
-        #"{"jsonrpc":"2.0","id":1,"method":"netd.ping","extra":true}"#,
-        #"{"jsonrpc":"2.0","id":1,"id":2,"method":"netd.ping"}"#,
-        #"{"jsonrpc":"2.0","id":1,"method":"netd.ping",}"#,
-        #"{"jsonrpc":"2.0","id":1,"method":"no.such"}"#,
-        #"{"jsonrpc":"2.0","id":1,"method":"rpc.ping"}"#,
-        #"{"jsonrpc":"2.0","id":1,"method":"netd.ping"} x"#,
-        #"{"jsonrpc":"2.0","id":1}"#,
-        #"{}"#,
-        #"[{"jsonrpc":"2.0","id":1,"method":"netd.ping"}]"#,
-        #"{"jsonrpc":"2.0","id":"café","method":"netd.ping"}"#,  // not ASCII: the full decoder checks UTF-8
-    ])
-    func leavesEverythingElseToTheFullDecoder(line: String) {
-        #expect(SimpleRequest.decode(Data(line.utf8)) == nil)
-    }
-
-    /// Flat params (strings without escapes, integers, booleans, null) are read from the bytes too,
-    /// and only when they give what the full decoder gives; anything it would refuse or explain
-    /// (unknown names, wrong types, failed checks, nesting, escapes, fractions) is left to it.
-    @Test(arguments: [
-        (#"{"jsonrpc":"2.0","id":1,"method":"socket.get","params":{"id":3}}"#, true),
-        (#"{"jsonrpc":"2.0","id":1,"method":"netd.ping","params":{}}"#, true),
-        (#"{"jsonrpc":"2.0","id":2,"method":"socket.write","params":{"id":7,"data":"aGVsbG8=","encoding":"base64"}}"#, true),
-        (#"{"jsonrpc":"2.0","id":2,"method":"socket.write","params":{"data":"hi","id":7,"encoding":null}}"#, true),
-        (#"{"jsonrpc":"2.0","id":3,"method":"socket.connect","params":{"host":"127.0.0.1","port":6379,"noDelay":true,"label":"x"}}"#, true),
-        (#"{"jsonrpc":"2.0","id":3,"method":"socket.connect","params":{"path":"/tmp/a.sock","allowHalfOpen":false}}"#, true),
-        (#"{"jsonrpc":"2.0","id":4,"method":"socket.read","params":{"id":1,"maxBytes":65536,"encoding":"hex","waitMs":0}}"#, true),
-        (#"{"jsonrpc":"2.0","id":5,"method":"socket.close","params":{"id":9,"reset":true}}"#, true),
-        (#"{"jsonrpc":"2.0","id":6,"method":"server.listen","params":{"port":0,"host":"::1","backlog":8}}"#, true),
-        (#"{"jsonrpc":"2.0","id":7,"method":"history.query","params":{"label":"a","limit":10,"role":"server"}}"#, true),
-        (#"{"jsonrpc":"2.0","id":8,"method":"socket.list","params":{"state":"open"}}"#, true),
-        // Left to the full decoder, which explains each.
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.connect","params":{"port":70000}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.connect","params":{"port":"80"}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.connect","params":{"port":80,"bogus":1}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{"id":1.5}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{"id":null}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.get","params":{"id":1,"id":2}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.write","params":{"id":1,"data":"a\nb"}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.write","params":{"id":1,"data":"é"}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.write","params":{"id":1,"data":"x","encoding":"rot13"}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.list","params":{"label":{"a":1}}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"socket.list","params":{"label":["a"]}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"no.such","params":{"id":1}}"#, false),
-        (#"{"jsonrpc":"2.0","id":9,"method":"rpc.x","params":{"id":1}}"#, false),
-    ] as [(String, Bool)])
-    func flatParamsAreReadAsTheFullDecoderReadsThem(line: String, takenHere: Bool) throws {
-        let data = Data(line.utf8)
-        guard case .single(let full) = IncomingFrame.decodeFully(data, decoder: JSONDecoder()) else {
-            Issue.record("not a single call")
-            return
-        }
-        guard let simple = SimpleRequest.decode(data) else {
-            #expect(!takenHere, "the byte-level path refused \(line)")
-            return
-        }
-        #expect(takenHere, "the byte-level path took \(line)")
-        #expect(simple.reply == full.reply)
-        #expect(simple.methodName == full.methodName)
-        guard case .success(let fast) = simple.content, case .success(let slow) = full.content else {
-            Issue.record("the byte-level path accepted what the full decoder refuses: \(full.content)")
-            return
-        }
-        #expect(fast.name == slow.name)
-        let encoder = JSONCoding.encoder()
-        #expect(try encoder.encode(fast.params) == encoder.encode(slow.params))
+        #expect(try #require(read(#"{"jsonrpc":"2.0","method":"netd.ping"}"#)).reply == .none)
     }
 }

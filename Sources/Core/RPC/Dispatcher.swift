@@ -11,20 +11,74 @@ public struct RequestContext: Sendable {
     /// The event loop of the RPC connection, where its requests run; sockets it opens live there too.
     public var eventLoop: (any EventLoop)?
     /// Writes a notification line to this RPC connection; nil where there is no connection to write to.
+    /// It returns once the line is with the kernel, so a subscriber's queue feels a slow reader.
     public var notify: (@Sendable (ByteBuffer) async throws -> Void)?
 
     /// Root and netd's own user see and touch everything (contract section 3).
     public var isAdmin: Bool { peer.uid == 0 || peer.uid == getuid() }
 }
 
-/// The handlers of every method, one per ``MethodRegistry`` entry.
+/// What a handler gives back: its answer now, a future that the event loop completes (a write
+/// handed to the kernel, a read that waits for bytes), or work that suspends (a name lookup, a
+/// database query), run as a task on the connection's event loop.
+public enum Reply: Sendable {
+    case now(ResponseMessage.Outcome)
+    case future(EventLoopFuture<ResponseMessage.Outcome>)
+    case task(@Sendable () async -> ResponseMessage.Outcome)
+}
+
+/// The handlers of every method, one per ``MethodRegistry`` entry. A handler answers in one of
+/// three ways (``Reply``); which one is chosen by the form of the closure registered.
 public struct MethodTable: Sendable {
-    typealias Handler = @Sendable (any RPCParams, RequestContext) async throws -> ResponseMessage.Outcome
-    typealias ImmediateHandler = @Sendable (any RPCParams, RequestContext) throws -> ResponseMessage.Outcome
+    typealias Handler = @Sendable (any RPCParams, RequestContext) -> Reply
     fileprivate var handlers: [String: Handler] = [:]
-    fileprivate var immediate: [String: ImmediateHandler] = [:]
 
     public init() {}
+
+    /// A handler that answers at once, on the event loop that read the request.
+    public mutating func on<M: RPCMethod>(_ method: M.Type, _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> M.Result) {
+        let encode = Self.encoder(for: M.self)
+        handlers[M.name] = { params, context in
+            do {
+                return .now(encode(try handler(try Self.typed(params, for: M.self), context)))
+            } catch {
+                return .now(Dispatcher.outcome(for: error, method: M.name, context: context))
+            }
+        }
+    }
+
+    /// A handler whose answer an event loop completes; it never blocks the loop that runs it.
+    public mutating func on<M: RPCMethod>(
+        _ method: M.Type, _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> EventLoopFuture<M.Result>
+    ) {
+        let encode = Self.encoder(for: M.self)
+        handlers[M.name] = { params, context in
+            do {
+                let future = try handler(try Self.typed(params, for: M.self), context)
+                return .future(
+                    future.map(encode).recover { Dispatcher.outcome(for: $0, method: M.name, context: context) })
+            } catch {
+                return .now(Dispatcher.outcome(for: error, method: M.name, context: context))
+            }
+        }
+    }
+
+    /// A handler that suspends (lookups, connects, the database): it runs as a task on the
+    /// connection's event loop, and the loop serves other requests meanwhile.
+    public mutating func on<M: RPCMethod>(
+        _ method: M.Type, _ handler: @escaping @Sendable (M.Params, RequestContext) async throws -> M.Result
+    ) {
+        let encode = Self.encoder(for: M.self)
+        handlers[M.name] = { params, context in
+            .task {
+                do {
+                    return encode(try await handler(try Self.typed(params, for: M.self), context))
+                } catch {
+                    return Dispatcher.outcome(for: error, method: M.name, context: context)
+                }
+            }
+        }
+    }
 
     private static func typed<M: RPCMethod>(_ params: any RPCParams, for method: M.Type) throws -> M.Params {
         guard let params = params as? M.Params else {
@@ -33,56 +87,25 @@ public struct MethodTable: Sendable {
         return params
     }
 
-    /// Registers the handler for `method`; its params arrive typed.
-    public mutating func on<M: RPCMethod>(
-        _ method: M.Type,
-        _ handler: @escaping @Sendable (M.Params, RequestContext) async throws -> M.Result
-    ) {
-        handlers[M.name] = { params, context in
-            .result(try await handler(try Self.typed(params, for: M.self), context))
+    /// How this method's results become JSON, chosen once: a result that writes its own bytes
+    /// (``JSONWritable``, or a constant ``EncodedOnce``) skips the encoder.
+    private static func encoder<M: RPCMethod>(for method: M.Type) -> @Sendable (M.Result) -> ResponseMessage.Outcome {
+        if M.Result.self is any EncodedOnce.Type {
+            return { result in
+                let once = result as! any EncodedOnce
+                return .json(once.preencoded ?? (result as? any JSONWritable)?.jsonBytes ?? [])
+            }
         }
-    }
-
-    /// As ``on(_:_:)``, for a result that writes its own JSON (no encoder involved).
-    public mutating func on<M: RPCMethod>(
-        _ method: M.Type,
-        _ handler: @escaping @Sendable (M.Params, RequestContext) async throws -> M.Result
-    ) where M.Result: JSONWritable {
-        handlers[M.name] = { params, context in
-            .json(try await handler(try Self.typed(params, for: M.self), context).jsonBytes)
+        if M.Result.self is any JSONWritable.Type {
+            return { result in .json((result as! any JSONWritable).jsonBytes) }
         }
-    }
-
-    /// Registers a handler that answers at once, never waiting: netd may run it on the event loop
-    /// that read the request, without a task or a thread hop (``Dispatcher/respondImmediately``).
-    public mutating func onImmediate<M: RPCMethod>(
-        _ method: M.Type,
-        _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> M.Result
-    ) {
-        register(immediate: M.self) { params, context in .result(try handler(try Self.typed(params, for: M.self), context)) }
-    }
-
-    /// As ``onImmediate(_:_:)``, for a result that is the same JSON every time: written once.
-    public mutating func onImmediate<M: RPCMethod>(
-        _ method: M.Type,
-        _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> M.Result
-    ) where M.Result: EncodedOnce {
-        register(immediate: M.self) { params, context in
-            let result = try handler(try Self.typed(params, for: M.self), context)
-            return .json(result.preencoded ?? result.jsonBytes)
-        }
-    }
-
-    private mutating func register<M: RPCMethod>(immediate method: M.Type, _ handler: @escaping ImmediateHandler) {
-        immediate[M.name] = handler
-        handlers[M.name] = { params, context in try handler(params, context) }
+        return { result in .result(result) }
     }
 }
 
-/// Turns decoded calls into responses. This is the one place where errors become JSON-RPC errors.
+/// Turns calls into replies. This is the one place where errors become JSON-RPC errors.
 public struct Dispatcher: Sendable {
     private let handlers: [String: MethodTable.Handler]
-    private let immediate: [String: MethodTable.ImmediateHandler]
 
     /// - Precondition: `table` has a handler for every method in ``MethodRegistry``, and no other.
     public init(_ table: MethodTable) {
@@ -93,86 +116,30 @@ public struct Dispatcher: Sendable {
             no registry entry for \(handled.subtracting(registered).sorted())
             """)
         handlers = table.handlers
-        immediate = table.immediate
     }
 
-    /// A call that can be answered at once: its immediate handler, or nil when it is invalid.
-    public struct ImmediateCall {
-        fileprivate let call: IncomingCall
-        fileprivate let handler: MethodTable.ImmediateHandler?
-    }
-
-    /// The calls of `frame` ready to be answered at once (each by an immediate handler, or because
-    /// it is invalid), or nil when any of them must wait: then the whole frame goes to a task.
-    public func immediateCalls(_ frame: IncomingFrame) -> [ImmediateCall]? {
-        switch frame {
-        case .single(let call): immediateCall(call).map { [$0] }
-        case .batch(let calls):
-            calls.reduce(into: [ImmediateCall]?([])) { ready, call in
-                guard ready != nil, let one = immediateCall(call) else { return ready = nil }
-                ready?.append(one)
-            }
-        }
-    }
-
-    private func immediateCall(_ call: IncomingCall) -> ImmediateCall? {
-        switch call.content {
-        case .failure: return ImmediateCall(call: call, handler: nil)
-        case .success(let valid):
-            if let handler = immediate[valid.name] { return ImmediateCall(call: call, handler: handler) }
-            // A name with no handler at all is answered with its error at once, too.
-            return handlers[valid.name] == nil ? ImmediateCall(call: call, handler: nil) : nil
-        }
-    }
-
-    /// Serves a call from ``immediateCalls(_:)``; nil for a notification.
-    public func respond(to ready: ImmediateCall, context: RequestContext) -> ResponseMessage? {
-        let outcome: ResponseMessage.Outcome
-        switch ready.call.content {
-        case .failure(let error):
-            outcome = .error(error)
-        case .success(let valid):
-            if let handler = ready.handler {
-                do {
-                    outcome = try handler(valid.params, context)
-                } catch let error as ResponseError {
-                    outcome = .error(error)
-                } catch {
-                    outcome = .error(.internalError(String(describing: error)))
-                }
-            } else {
-                outcome = .error(.methodNotFound(valid.name))
-            }
-        }
-        guard case .respond(let id) = ready.call.reply else { return nil }
-        return ResponseMessage(id: id, outcome: outcome)
-    }
-
-    /// Serves one call. Returns nil for notifications, which are never answered.
-    public func respond(to call: IncomingCall, context: RequestContext) async -> ResponseMessage? {
-        let outcome: ResponseMessage.Outcome
+    /// Starts serving one call: a call that was invalid from the start is answered at once.
+    ///
+    /// - Important: Call it on the event loop of the RPC connection the call came on.
+    public func dispatch(_ call: IncomingCall, context: RequestContext) -> Reply {
         switch call.content {
         case .failure(let error):
-            outcome = .error(error)
+            return .now(.error(error))
         case .success(let valid):
-            outcome = await run(valid, context: context)
+            guard let handler = handlers[valid.name] else { return .now(.error(.methodNotFound(valid.name))) }
+            return handler(valid.params, context)
         }
-        guard case .respond(let id) = call.reply else { return nil }
-        return ResponseMessage(id: id, outcome: outcome)
     }
 
-    private func run(_ call: IncomingCall.Valid, context: RequestContext) async -> ResponseMessage.Outcome {
-        guard let handler = handlers[call.name] else {
-            return .error(.methodNotFound(call.name))
-        }
-        do {
-            return try await handler(call.params, context)
-        } catch let error as ResponseError {
+    /// The answer for whatever a handler threw.
+    static func outcome(for error: any Error, method: String, context: RequestContext) -> ResponseMessage.Outcome {
+        switch error {
+        case let error as ResponseError:
             return .error(error)
-        } catch is CancellationError {
-            return .error(.internalError("netd is shutting down"))
-        } catch {
-            context.logger.error("method failed", metadata: ["rpc.method": "\(call.name)", "error": "\(error)"])
+        case is CancellationError:
+            return .error(.internalError("the request was cancelled: its RPC client went away, or netd is shutting down"))
+        default:
+            context.logger.error("method failed", metadata: ["rpc.method": "\(method)", "error": "\(error)"])
             return .error(.internalError(String(describing: error)))
         }
     }

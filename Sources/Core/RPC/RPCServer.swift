@@ -10,14 +10,12 @@ import ServiceLifecycle
 /// until graceful shutdown, which stops accepting, stops reading, lets requests in flight finish,
 /// and removes the socket file.
 public final class RPCServer: Service, Sendable {
-    typealias ClientChannel = NIOAsyncChannel<RPCFrame, ByteBuffer>
+    /// An accepted RPC client: its channel, with an ``RPCConnection`` waiting to be started.
+    typealias ClientChannel = any Channel
 
     private let listener: NIOAsyncChannel<ClientChannel, Never>
     private let socketFile: SocketFile
-    private let dispatcher: Dispatcher
     private let clients: ClientTable
-    private let maxMessageBytes: Int
-    private let maxRequestsPerClient: Int
     private let logger: Logger
     /// Told when an RPC connection ends, so that what it subscribed to ends with it.
     private let onDisconnect: @Sendable (Int) -> Void
@@ -41,11 +39,15 @@ public final class RPCServer: Service, Sendable {
             listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 1024)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
+                // Nothing is read before the caller is known and admitted (RPCConnection.start).
+                .childChannelOption(.autoRead, value: false)
                 .bind(fd) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
-                            ImmediateRequests(dispatcher: dispatcher, maximumLineBytes: maxMessageBytes))
-                        return try ClientChannel(wrappingChannelSynchronously: channel)
+                            RPCConnection(
+                                dispatcher: dispatcher, eventLoop: channel.eventLoop,
+                                maxRequests: configuration.maxRequestsPerClient, maxLineBytes: maxMessageBytes))
+                        return channel
                     }
                 }
         } catch {
@@ -53,22 +55,17 @@ public final class RPCServer: Service, Sendable {
             throw error
         }
         return RPCServer(
-            listener: listener, socketFile: socketFile, dispatcher: dispatcher, clients: clients,
-            maxMessageBytes: maxMessageBytes, maxRequestsPerClient: configuration.maxRequestsPerClient,
-            onDisconnect: onDisconnect, logger: logger)
+            listener: listener, socketFile: socketFile, clients: clients, onDisconnect: onDisconnect, logger: logger)
     }
 
     private init(
-        listener: NIOAsyncChannel<ClientChannel, Never>, socketFile: SocketFile, dispatcher: Dispatcher,
-        clients: ClientTable, maxMessageBytes: Int, maxRequestsPerClient: Int, onDisconnect: @escaping @Sendable (Int) -> Void, logger: Logger
+        listener: NIOAsyncChannel<ClientChannel, Never>, socketFile: SocketFile, clients: ClientTable,
+        onDisconnect: @escaping @Sendable (Int) -> Void, logger: Logger
     ) {
         self.onDisconnect = onDisconnect
         self.listener = listener
         self.socketFile = socketFile
-        self.dispatcher = dispatcher
         self.clients = clients
-        self.maxMessageBytes = maxMessageBytes
-        self.maxRequestsPerClient = maxRequestsPerClient
         self.logger = logger
     }
 
@@ -79,7 +76,7 @@ public final class RPCServer: Service, Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 try await listener.executeThenClose { inbound in
                     for try await client in inbound {
-                        group.addTask(executorPreference: EventLoopTaskExecutor(client.channel.eventLoop)) {
+                        group.addTask(executorPreference: EventLoopTaskExecutor(client.eventLoop)) {
                             await self.serve(client)
                         }
                     }
@@ -93,23 +90,23 @@ public final class RPCServer: Service, Sendable {
         logger.info("stopped listening", metadata: ["rpc.socket": "\(socketFile.path)"])
     }
 
-    /// Serves one RPC client until it hangs up or netd shuts down. Never throws: one client's
-    /// trouble is never the server's.
+    /// Serves one RPC client until it hangs up or netd shuts down (then once its requests in
+    /// flight are answered). Never throws: one client's trouble is never the server's.
     private func serve(_ client: ClientChannel) async {
         let peer: PeerCredentials
         do {
-            peer = try await PeerCredentials.read(from: client.channel)
+            peer = try await PeerCredentials.read(from: client)
         } catch {
             logger.warning("cannot read an RPC client's credentials; closing it", metadata: ["error": "\(error)"])
-            try? await client.channel.close()
+            try? await client.close()
             return
         }
         let connectionID: Int
-        switch clients.admit(client.channel) {
+        switch clients.admit(client) {
         case .admitted(let id):
             connectionID = id
         case .closing:
-            try? await client.channel.close()
+            try? await client.close()
             return
         case .full:
             await refuseFull(client, peer: peer)
@@ -125,43 +122,21 @@ public final class RPCServer: Service, Sendable {
         logger[metadataKey: "rpc.client.uid"] = "\(peer.uid)"
         logger[metadataKey: "rpc.connection"] = "\(connectionID)"
         logger.debug("client connected")
-        var context = RequestContext(peer: peer, connectionID: connectionID, logger: logger)
-        context.eventLoop = client.channel.eventLoop
+        let loop = client.eventLoop
         do {
-            try await client.executeThenClose { inbound, outbound in
-                context.notify = { line in try await outbound.write(line) }
-                let session = RPCSession(context: context, dispatcher: dispatcher, outbound: outbound)
-                // From here the event loop answers what needs no waiting by itself.
-                let admitted = context
-                try await client.channel.eventLoop.submit {
-                    try client.channel.pipeline.syncOperations.handler(type: ImmediateRequests.self).requestContext = admitted
-                }.get()
-                let scope = RequestScope(limit: maxRequestsPerClient)
-                client.channel.closeFuture.whenComplete { _ in scope.connectionClosed() }
-                try await withThrowingDiscardingTaskGroup { requests in
-                    // Ends the group when all is answered, or cancels what waits when the client goes.
-                    requests.addTask { try await scope.waitForEnd() }
-                    for try await frame in inbound {
-                        switch frame {
-                        case .decoded(let decoded):
-                            let calls = decoded.callCount
-                            guard scope.admit(calls) else {
-                                await session.refuseBusy(decoded, limit: scope.limit)
-                                continue
-                            }
-                            requests.addTask {
-                                await session.serve(decoded)
-                                scope.finished(calls)
-                            }
-                        case .oversized(let bytes):
-                            await session.refuseOversized(bytes: bytes, limit: maxMessageBytes)
-                        }
-                    }
-                    scope.inputEnded()
-                }
-            }
+            let (connection, outbox) = try await loop.submit {
+                let handler = try client.pipeline.syncOperations.handler(type: RPCConnection.self)
+                return (NIOLoopBound(handler, eventLoop: loop), handler.outbox)
+            }.get()
+            var context = RequestContext(peer: peer, connectionID: connectionID, logger: logger)
+            context.eventLoop = loop
+            context.notify = { line in try await outbox.send(line) }
+            let admitted = context
+            loop.execute { connection.value.start(admitted) }
+            try await client.closeFuture.get()
         } catch {
             logger.debug("client connection ended with an error", metadata: ["error": "\(error)"])
+            try? await client.close()
         }
         logger.debug("client disconnected")
     }
@@ -170,9 +145,9 @@ public final class RPCServer: Service, Sendable {
         logger.warning("refusing an RPC client: too many", metadata: ["rpc.client.pid": "\(peer.pid)", "rpc.clients.limit": "\(clients.limit)"])
         let error = ResponseError.netd(
             .limitReached, "EMFILE", "too many RPC clients connected (limit \(clients.limit), --max-clients)")
-        try? await client.executeThenClose { _, outbound in
-            let line = try ResponseMessage(id: .null, outcome: .error(error)).line(encoder: JSONCoding.encoder())
-            try await outbound.write(ByteBuffer(bytes: line))
+        if let line = try? ResponseMessage(id: .null, outcome: .error(error)).line(encoder: JSONCoding.encoder()) {
+            try? await client.writeAndFlush(ByteBuffer(bytes: line))
         }
+        try? await client.close()
     }
 }

@@ -1,0 +1,385 @@
+import Foundation
+import NIOCore
+import NetdFraming
+import NetdProtocol
+import Synchronization
+
+/// One RPC client's connection, on its event loop: splits what the client sends into lines,
+/// reads each line once (``IncomingFrame/decode(_:)``), hands every call to the ``Dispatcher``,
+/// and is the one writer of the connection, for answers and notifications alike.
+///
+/// Answers made while a read is being served leave together in one write when it completes;
+/// answers that come later (futures, tasks) leave as they come. While the client does not read
+/// its answers (the channel is not writable), nothing more is read from it, so netd never piles
+/// up answers in memory. Requests still waiting when the connection closes are cancelled: a
+/// `socket.read` or `server.accept` takes nothing that nobody would receive.
+///
+/// - Important: Event-loop confined, like every channel handler; tasks hop back here to answer.
+final class RPCConnection: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let dispatcher: Dispatcher
+    private let eventLoop: any EventLoop
+    /// Runs this connection's waiting requests as tasks on its event loop.
+    private let executor: EventLoopTaskExecutor
+    private let maxRequests: Int
+    private let maxLineBytes: Int
+    private let encoder = JSONCoding.encoder()
+    private var lines: LineFrameDecoder
+    /// Bytes of a line whose newline has not arrived yet.
+    private var partial: ByteBuffer?
+    /// Set when the connection is admitted and its caller known; nothing is read before.
+    private var requestContext: RequestContext?
+    private var channelContext: ChannelHandlerContext?
+
+    /// Answers waiting for the end of the current read, written together.
+    private var answers = JSONWriter(capacity: 4096)
+    private var inRead = false
+    private var readHeld = false
+    /// Notification lines from other threads, written by this handler.
+    let outbox: NotificationOutbox
+
+    /// Requests answered later, by token: their tasks (nil for a future), to cancel at close.
+    private var inFlight: [UInt64: Task<Void, Never>?] = [:]
+    private var nextToken: UInt64 = 0
+    private var inputEnded = false
+    /// The input ended before the connection was started.
+    private var endedEarly = false
+    private var closed = false
+
+    init(dispatcher: Dispatcher, eventLoop: any EventLoop, maxRequests: Int, maxLineBytes: Int) {
+        self.dispatcher = dispatcher
+        self.eventLoop = eventLoop
+        self.executor = EventLoopTaskExecutor(eventLoop)
+        self.outbox = NotificationOutbox(eventLoop: eventLoop)
+        self.maxRequests = maxRequests
+        self.maxLineBytes = maxLineBytes
+        self.lines = LineFrameDecoder(maximumLineBytes: maxLineBytes)
+    }
+
+    // MARK: Life
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        channelContext = context
+        outbox.attach(NIOLoopBound(self, eventLoop: context.eventLoop))
+    }
+
+    /// Starts serving once the caller is known (credentials read, connection admitted).
+    func start(_ requestContext: RequestContext) {
+        self.requestContext = requestContext
+        guard let context = channelContext else { return }
+        // NIO may have read what came with an early end of input; it is served now.
+        if var early = partial {
+            partial = nil
+            inRead = true
+            serveLines(in: &early, context: context)
+            inRead = false
+            writeAnswers(context: context)
+        }
+        if endedEarly { endInput(context: context) }
+        // The channel was made with autoRead off; from here it reads (see `read(context:)`).
+        context.channel.setOption(.autoRead, value: true).whenComplete { _ in }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        serveLastLine(context: context)
+        answers.bytes.removeAll()
+        let waiting = inFlight.values.compactMap { $0 }
+        inFlight.removeAll()
+        for task in waiting { task.cancel() }
+        outbox.close()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            if requestContext == nil { endedEarly = true } else { endInput(context: context) }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The client sent its last byte (or netd stops reading): a last line without newline
+    /// counts, and the connection closes once everything is answered.
+    private func endInput(context: ChannelHandlerContext) {
+        guard !inputEnded else { return }
+        serveLastLine(context: context)
+        inputEnded = true
+        writeAnswers(context: context)
+        closeIfDone(context: context)
+    }
+
+    private func closeIfDone(context: ChannelHandlerContext) {
+        guard inputEnded, inFlight.isEmpty, !closed else { return }
+        closed = true
+        context.close(promise: nil)
+    }
+
+    // MARK: Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        guard !inputEnded else { return }
+        guard requestContext != nil else {
+            // Not started yet: kept, and served by `start`.
+            if partial == nil { partial = incoming } else { partial!.writeBuffer(&incoming) }
+            return
+        }
+        inRead = true
+        if var buffer = partial {
+            partial = nil
+            buffer.writeBuffer(&incoming)
+            serveLines(in: &buffer, context: context)
+        } else {
+            serveLines(in: &incoming, context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inRead = false
+        writeAnswers(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    /// Reads only while the client takes its answers.
+    func read(context: ChannelHandlerContext) {
+        guard requestContext != nil else { return }
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            outbox.unblock()
+            if readHeld {
+                readHeld = false
+                context.read()
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func serveLines(in buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        while let frame = lines.next(&buffer) {
+            serve(frame, context: context)
+        }
+        if buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            partial = buffer
+        }
+    }
+
+    private func serveLastLine(context: ChannelHandlerContext) {
+        guard !inputEnded else { return }
+        var buffer = partial ?? ByteBuffer()
+        partial = nil
+        while let frame = lines.next(&buffer) { serve(frame, context: context) }
+        if let frame = lines.last(&buffer) { serve(frame, context: context) }
+    }
+
+    // MARK: Serving
+
+    private func serve(_ frame: LineFrame, context: ChannelHandlerContext) {
+        guard let requestContext else { return }
+        switch frame {
+        case .oversized(let bytes):
+            let error = ResponseError.invalidRequest(
+                "message of \(bytes) bytes is over the \(maxLineBytes)-byte limit (--max-message-bytes); it was skipped",
+                data: .object(["code": .string("EMSGSIZE"), "limit": .integer(Int64(maxLineBytes))]))
+            send(.single(ResponseMessage(id: .null, outcome: .error(error))), context: context)
+        case .line(let line):
+            switch line.withUnsafeReadableBytes(IncomingFrame.decode) {
+            case .single(let call):
+                serve(call, context: context, requestContext: requestContext) { response in
+                    if let response { self.send(.single(response), context: context) }
+                }
+            case .batch(let calls):
+                serve(batch: calls, context: context, requestContext: requestContext)
+            }
+        }
+    }
+
+    private func serve(batch calls: [IncomingCall], context: ChannelHandlerContext, requestContext: RequestContext) {
+        var slots = [ResponseMessage?](repeating: nil, count: calls.count)
+        var remaining = calls.count
+        for (index, call) in calls.enumerated() {
+            serve(call, context: context, requestContext: requestContext) { response in
+                slots[index] = response
+                remaining -= 1
+                guard remaining == 0 else { return }
+                let responses = slots.compactMap { $0 }
+                // A batch of notifications gets nothing back, not even an empty array.
+                if !responses.isEmpty { self.send(.batch(responses), context: context) }
+            }
+        }
+    }
+
+    /// Serves one call and gives its response (nil for a notification) to `done`, on this loop.
+    private func serve(
+        _ call: IncomingCall, context: ChannelHandlerContext, requestContext: RequestContext,
+        done: @escaping (ResponseMessage?) -> Void
+    ) {
+        func answer(_ outcome: ResponseMessage.Outcome) {
+            guard case .respond(let id) = call.reply else { return done(nil) }
+            done(ResponseMessage(id: id, outcome: outcome))
+        }
+        let reply = dispatcher.dispatch(call, context: requestContext)
+        if case .now(let outcome) = reply { return answer(outcome) }
+        guard inFlight.count < maxRequests else {
+            return answer(.error(.netd(
+                .limitReached, "EBUSY",
+                "this connection has \(maxRequests) requests waiting for answers already (--max-requests-per-client); wait for some")))
+        }
+        let token = nextToken
+        nextToken += 1
+        let loop = context.eventLoop
+        let finish: (ResponseMessage.Outcome) -> Void = { outcome in
+            guard self.inFlight.removeValue(forKey: token) != nil else { return }  // closed meanwhile
+            answer(outcome)
+            self.closeIfDone(context: context)
+        }
+        switch reply {
+        case .now: break
+        case .future(let future):
+            inFlight[token] = .some(nil)
+            future.hop(to: loop).assumeIsolated().whenSuccess(finish)
+        case .task(let work):
+            let bound = NIOLoopBound(finish, eventLoop: loop)
+            inFlight[token] = Task(executorPreference: executor) {
+                let outcome = await work()
+                loop.execute { bound.value(outcome) }
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    private enum Answer {
+        case single(ResponseMessage)
+        case batch([ResponseMessage])
+    }
+
+    private func send(_ answer: Answer, context: ChannelHandlerContext) {
+        guard !closed else { return }
+        let start = answers.bytes.count
+        do {
+            switch answer {
+            case .single(let response): try response.write(line: &answers, encoder: encoder)
+            case .batch(let responses): try ResponseMessage.write(batch: responses, line: &answers, encoder: encoder)
+            }
+        } catch {
+            requestContext?.logger.error("cannot encode a response", metadata: ["error": "\(error)"])
+            answers.bytes.removeSubrange(start...)
+            let failed: (RequestID) -> ResponseMessage = { ResponseMessage(id: $0, outcome: .error(.internalError("result could not be encoded"))) }
+            switch answer {
+            case .single(let response): try? failed(response.id).write(line: &answers, encoder: encoder)
+            case .batch(let responses): try? ResponseMessage.write(batch: responses.map { failed($0.id) }, line: &answers, encoder: encoder)
+            }
+        }
+        // Inside a read, answers wait for its end and leave in one write.
+        if !inRead { writeAnswers(context: context) }
+    }
+
+    private func writeAnswers(context: ChannelHandlerContext) {
+        guard !answers.bytes.isEmpty, !closed else { return }
+        let ready = context.channel.allocator.buffer(bytes: answers.bytes)
+        answers.bytes.removeAll(keepingCapacity: true)
+        context.writeAndFlush(wrapOutboundOut(ready), promise: nil)
+    }
+
+    /// Moves the notifications queued in ``outbox`` behind the answers already made.
+    fileprivate func drainOutbox() {
+        guard let context = channelContext else { return }
+        answers.bytes.append(contentsOf: outbox.take())
+        if !inRead { writeAnswers(context: context) }
+        if !context.channel.isWritable { outbox.block() }
+    }
+}
+
+/// Notification lines on their way to one RPC connection, from any thread. Queuing a line never
+/// waits for the event loop; lines queued before the loop gets to them leave in one write. While
+/// the client does not read (the channel is not writable), senders wait, so that a subscriber's
+/// own queue, with its overflow accounting, holds what a slow reader has not taken yet.
+final class NotificationOutbox: Sendable {
+    private struct State {
+        var bytes: [UInt8] = []
+        var scheduled = false
+        var blocked = false
+        var closed = false
+        var waiters: [CheckedContinuation<Void, any Error>] = []
+    }
+
+    private let state = Mutex(State())
+    private let eventLoop: any EventLoop
+    private let connection: Mutex<NIOLoopBound<RPCConnection>?> = Mutex(nil)
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    fileprivate func attach(_ connection: NIOLoopBound<RPCConnection>?) {
+        self.connection.withLock { $0 = connection }
+    }
+
+    /// Queues `line`; returns at once unless the client has stopped reading.
+    func send(_ line: ByteBuffer) async throws {
+        let (schedule, blocked) = try state.withLock { state -> (Bool, Bool) in
+            guard !state.closed else { throw ChannelError.ioOnClosedChannel }
+            state.bytes.append(contentsOf: line.readableBytesView)
+            defer { state.scheduled = true }
+            return (!state.scheduled, state.blocked)
+        }
+        if schedule, let connection = connection.withLock({ $0 }) {
+            eventLoop.execute { connection.value.drainOutbox() }
+        }
+        guard blocked else { return }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let now: Result<Void, any Error>? = state.withLock { state in
+                if state.closed { return .failure(ChannelError.ioOnClosedChannel) }
+                if !state.blocked { return .success(()) }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let now { continuation.resume(with: now) }
+        }
+    }
+
+    /// What is queued, for the loop to write.
+    fileprivate func take() -> [UInt8] {
+        state.withLock { state in
+            state.scheduled = false
+            defer { state.bytes.removeAll(keepingCapacity: true) }
+            return state.bytes
+        }
+    }
+
+    /// The client is not reading: senders wait until ``unblock()``.
+    fileprivate func block() {
+        state.withLock { $0.blocked = true }
+    }
+
+    /// The client made room: waiting senders go on.
+    fileprivate func unblock() {
+        let waiters = state.withLock { state in
+            state.blocked = false
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    fileprivate func close() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(throwing: ChannelError.ioOnClosedChannel) }
+        attach(nil)
+    }
+}

@@ -1,0 +1,352 @@
+/// JSON text as netd's request path reads it: each line parsed once, straight from its bytes,
+/// into this small tree. Objects keep their members in order, duplicates included, so that the
+/// request reader can refuse a repeated name where it stands (-32600 in the request object,
+/// -32602 in params) instead of one silently winning.
+public indirect enum ParsedJSON: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    /// A number written without fraction or exponent that fits in 64 bits.
+    case integer(Int64)
+    case double(Double)
+    case string(String)
+    case array([ParsedJSON])
+    case object([(name: String, value: ParsedJSON)])
+
+    public static func == (lhs: ParsedJSON, rhs: ParsedJSON) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): true
+        case (.bool(let a), .bool(let b)): a == b
+        case (.integer(let a), .integer(let b)): a == b
+        case (.double(let a), .double(let b)): a == b
+        case (.string(let a), .string(let b)): a == b
+        case (.array(let a), .array(let b)): a == b
+        case (.object(let a), .object(let b)): a.map(\.name) == b.map(\.name) && a.map(\.value) == b.map(\.value)
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let value): hasher.combine(value)
+        case .integer(let value): hasher.combine(value)
+        case .double(let value): hasher.combine(value)
+        case .string(let value): hasher.combine(value)
+        case .array(let values): hasher.combine(values)
+        case .object(let members):
+            for member in members {
+                hasher.combine(member.name)
+                hasher.combine(member.value)
+            }
+        }
+    }
+
+    /// The value of the member `name`, the first if it is repeated.
+    public subscript(name: String) -> ParsedJSON? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.name == name }?.value
+    }
+
+    /// A member name that stands twice in this object, if any (objects are small: a scan is cheapest).
+    public var repeatedName: String? {
+        guard case .object(let members) = self, members.count > 1 else { return nil }
+        for index in members.indices.dropFirst() {
+            let name = members[index].name
+            if members[..<index].contains(where: { $0.name == name }) { return name }
+        }
+        return nil
+    }
+
+    /// As ``JSONValue``, for places that keep JSON without a fixed shape (a repeated name keeps its last value).
+    public var value: JSONValue {
+        switch self {
+        case .null: .null
+        case .bool(let value): .bool(value)
+        case .integer(let value): .integer(value)
+        case .double(let value): .double(value)
+        case .string(let value): .string(value)
+        case .array(let values): .array(values.map(\.value))
+        case .object(let members): .object(Dictionary(members.map { ($0.name, $0.value.value) }, uniquingKeysWith: { $1 }))
+        }
+    }
+}
+
+/// Parses one JSON text (RFC 8259) from UTF-8 bytes. Strings are checked as UTF-8 as they are
+/// read, so the line needs no separate check or copy; nesting is bounded so that hostile input
+/// cannot exhaust the stack.
+public struct JSONParser {
+    /// Why a text is not JSON, with the byte offset where the parser gave up.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var reason: String
+        public var offset: Int
+        public var description: String { "\(reason) at byte \(offset)" }
+    }
+
+    /// Deeper nesting than any request needs; a deeper text is refused, not recursed into.
+    public static let maximumDepth = 512
+
+    private let bytes: UnsafeRawBufferPointer
+    private var index = 0
+    private var depth = 0
+
+    private init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> ParsedJSON {
+        var parser = JSONParser(bytes)
+        parser.skipSpace()
+        let value = try parser.value()
+        parser.skipSpace()
+        guard parser.index == bytes.count else { throw parser.failure("unexpected text after the JSON value") }
+        return value
+    }
+
+    public static func parse(_ bytes: some Collection<UInt8>) throws(Failure) -> ParsedJSON {
+        let array = Array(bytes)
+        do {
+            return try array.withUnsafeBytes { raw in try parse(raw) }
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure(reason: "\(error)", offset: 0)
+        }
+    }
+
+    private func failure(_ reason: String) -> Failure {
+        Failure(reason: index < bytes.count ? reason : "unexpected end of text (\(reason))", offset: index)
+    }
+
+    private mutating func skipSpace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func value() throws(Failure) -> ParsedJSON {
+        guard index < bytes.count else { throw failure("a value was expected") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return try object()
+        case UInt8(ascii: "["): return try array()
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+        default: throw failure("a value was expected")
+        }
+    }
+
+    private mutating func enter() throws(Failure) {
+        depth += 1
+        guard depth <= Self.maximumDepth else { throw failure("nested more than \(Self.maximumDepth) levels deep") }
+    }
+
+    private mutating func object() throws(Failure) -> ParsedJSON {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        var members: [(name: String, value: ParsedJSON)] = []
+        skipSpace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return .object(members)
+        }
+        while true {
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("a member name in quotes was expected") }
+            let name = try string()
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("`:` was expected after a member name") }
+            index += 1
+            skipSpace()
+            members.append((name, try value()))
+            skipSpace()
+            guard index < bytes.count else { throw failure("`,` or `}` was expected") }
+            switch bytes[index] {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                return .object(members)
+            default: throw failure("`,` or `}` was expected")
+            }
+        }
+    }
+
+    private mutating func array() throws(Failure) -> ParsedJSON {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        var values: [ParsedJSON] = []
+        skipSpace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return .array(values)
+        }
+        while true {
+            skipSpace()
+            values.append(try value())
+            skipSpace()
+            guard index < bytes.count else { throw failure("`,` or `]` was expected") }
+            switch bytes[index] {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                index += 1
+                return .array(values)
+            default: throw failure("`,` or `]` was expected")
+            }
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws(Failure) {
+        let count = word.utf8CodeUnitCount
+        let matches = index + count <= bytes.count && word.withUTF8Buffer { bytes[index..<index + count].elementsEqual($0) }
+        guard matches else { throw failure("a value was expected") }
+        index += count
+    }
+
+    private mutating func number() throws(Failure) -> ParsedJSON {
+        let start = index
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        let digits = index
+        while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+        guard index > digits else { throw failure("a digit was expected") }
+        guard index - digits == 1 || bytes[digits] != UInt8(ascii: "0") else { throw failure("a number may not have leading zeros") }
+        var integral = true
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            integral = false
+            index += 1
+            let fraction = index
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            guard index > fraction else { throw failure("a digit was expected after `.`") }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            integral = false
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            let exponent = index
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            guard index > exponent else { throw failure("a digit was expected in the exponent") }
+        }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        if integral, let value = Int64(text) { return .integer(value) }
+        guard let value = Double(text), value.isFinite else { throw Failure(reason: "the number \(text) is out of range", offset: start) }
+        return .double(value)
+    }
+
+    /// A string after its opening quote has been seen; escapes decoded, UTF-8 checked.
+    private mutating func string() throws(Failure) -> String {
+        index += 1
+        let start = index
+        // The common case: no escapes, ASCII only, read in place.
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                index += 1
+                return text
+            }
+            if byte == UInt8(ascii: "\\") || byte >= 0x80 { break }
+            guard byte >= 0x20 else { throw failure("a control character must be escaped in a string") }
+            index += 1
+        }
+        var scalars = Array(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                return String(decoding: scalars, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                index += 1
+                try escape(into: &scalars)
+            case 0..<0x20:
+                throw failure("a control character must be escaped in a string")
+            case 0x80...:
+                try multibyte(into: &scalars)
+            default:
+                scalars.append(byte)
+                index += 1
+            }
+        }
+        throw failure("a string was not closed")
+    }
+
+    private mutating func escape(into output: inout [UInt8]) throws(Failure) {
+        guard index < bytes.count else { throw failure("an escape was not finished") }
+        let byte = bytes[index]
+        index += 1
+        switch byte {
+        case UInt8(ascii: "\""): output.append(0x22)
+        case UInt8(ascii: "\\"): output.append(0x5C)
+        case UInt8(ascii: "/"): output.append(0x2F)
+        case UInt8(ascii: "b"): output.append(0x08)
+        case UInt8(ascii: "f"): output.append(0x0C)
+        case UInt8(ascii: "n"): output.append(0x0A)
+        case UInt8(ascii: "r"): output.append(0x0D)
+        case UInt8(ascii: "t"): output.append(0x09)
+        case UInt8(ascii: "u"):
+            var code = try hex4()
+            if (0xD800...0xDBFF).contains(code) {
+                // A high surrogate must be followed by an escaped low one.
+                guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                    throw failure("a lone UTF-16 surrogate in \\u escapes")
+                }
+                index += 2
+                let low = try hex4()
+                guard (0xDC00...0xDFFF).contains(low) else { throw failure("a lone UTF-16 surrogate in \\u escapes") }
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+            } else if (0xDC00...0xDFFF).contains(code) {
+                throw failure("a lone UTF-16 surrogate in \\u escapes")
+            }
+            output.append(contentsOf: String(Character(Unicode.Scalar(code)!)).utf8)
+        default:
+            index -= 1
+            throw failure("an unknown escape")
+        }
+    }
+
+    private mutating func hex4() throws(Failure) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw failure("\\u needs four hex digits") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt32
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+            default: throw failure("\\u needs four hex digits")
+            }
+            value = value << 4 | digit
+            index += 1
+        }
+        return value
+    }
+
+    /// One UTF-8 sequence of two to four bytes, checked as the standard says (no overlong forms,
+    /// no surrogates, nothing past U+10FFFF).
+    private mutating func multibyte(into output: inout [UInt8]) throws(Failure) {
+        let lead = bytes[index]
+        let count: Int
+        var range: ClosedRange<UInt8> = 0x80...0xBF
+        switch lead {
+        case 0xC2...0xDF: count = 2
+        case 0xE0: count = 3; range = 0xA0...0xBF
+        case 0xE1...0xEC, 0xEE...0xEF: count = 3
+        case 0xED: count = 3; range = 0x80...0x9F
+        case 0xF0: count = 4; range = 0x90...0xBF
+        case 0xF1...0xF3: count = 4
+        case 0xF4: count = 4; range = 0x80...0x8F
+        default: throw failure("the text is not valid UTF-8")
+        }
+        guard index + count <= bytes.count, range.contains(bytes[index + 1]),
+            (2..<count).allSatisfy({ (0x80...0xBF).contains(bytes[index + $0]) })
+        else { throw failure("the text is not valid UTF-8") }
+        output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<index + count]))
+        index += count
+    }
+}
