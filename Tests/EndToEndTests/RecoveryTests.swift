@@ -43,8 +43,9 @@ struct RecoveryTests {
         #expect(recorded)
         netd.signal(SIGKILL)
         _ = try await netd.wait()
-        // At least a round trip per socket, which the byte counts above already show.
-        #expect(await traffic.value >= 5)
+        // Bytes came back on every socket, which the byte counts above show: the round trips of
+        // the first four were answered, the fifth's answer may have been in flight at the kill.
+        #expect(await traffic.value >= 4)
         await client.close()
 
         let restarted = try await startNetdProcess(socket: socket, database: database, folder: folder.path)

@@ -65,6 +65,52 @@ final class ManagedSocket: Sendable {
         }.get()
     }
 
+    /// Runs `body` with the handler on the channel's event loop, as a future that is complete
+    /// at once when the caller is on that loop already.
+    func onLoopFuture<T: Sendable>(_ body: @escaping @Sendable (SocketHandler) throws -> T) -> EventLoopFuture<T> {
+        let handler = self.handler
+        let loop = channel.eventLoop
+        if loop.inEventLoop { return loop.makeCompletedFuture { try body(handler.value) } }
+        return loop.submit { try body(handler.value) }
+    }
+
+    /// As ``info()``, without suspending.
+    func infoFuture() -> EventLoopFuture<SocketInfo> {
+        onLoopFuture { handler in self.info(handler) }
+    }
+
+    private func info(_ handler: SocketHandler) -> SocketInfo {
+        let state = handler.state
+        return SocketInfo(
+            id: id, role: role, kind: kind, state: state, local: local, remote: remote, host: host,
+            server: serverID, label: label, owner: owner, bytesRead: handler.bytesRead, bytesWritten: handler.bytesWritten,
+            buffered: handler.buffered, openedAt: openedAt, closedAt: state == .closed ? closedAt.withLock { $0 } : nil,
+            error: handler.failure)
+    }
+
+    /// `socket.read` when the caller is on the socket's loop: what is there now, or nil when the
+    /// read must wait for bytes (then ``read(maxBytes:encoding:wait:)``).
+    func readNow(maxBytes: Int, encoding: DataEncoding, wait: Bool) throws(ResponseError) -> SocketReadMethod.Result? {
+        guard channel.eventLoop.inEventLoop else { return nil }
+        if let taken = try handler.value.take(maxBytes: maxBytes, encoding: encoding, id: id) { return taken }
+        return wait ? nil : SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: false)
+    }
+
+    /// `socket.write` as a future: complete once the bytes are with the kernel.
+    func writeFuture(_ bytes: [UInt8]) -> EventLoopFuture<Int> {
+        let id = self.id
+        let handler = self.handler
+        let loop = channel.eventLoop
+        let write: @Sendable () -> EventLoopFuture<Int> = {
+            do { return try handler.value.write(bytes, id: id) } catch { return loop.makeFailedFuture(error) }
+        }
+        let written = loop.inEventLoop ? write() : loop.flatSubmit(write)
+        return written.flatMapErrorThrowing { error in
+            if error is ResponseError { throw error }
+            throw SocketErrors.response(SocketErrors.failure(error, syscall: "write"), id: nil, target: "on socket \(id)")
+        }
+    }
+
     /// The socket as contract section 3 describes it, right now.
     func info() async -> SocketInfo {
         let snapshot = try? await onLoop { handler in

@@ -10,16 +10,17 @@ struct SocketMethods: Sendable {
         table.on(SocketConnectMethod.self) { params, context in
             try await manager.connect(params, context: context)
         }
-        table.on(SocketWriteMethod.self) { params, context in
+        table.on(SocketWriteMethod.self) { params, context -> Answer<SocketWriteMethod.Result> in
             let socket = try manager.socket(params.id, for: context)
             let bytes = try ByteCoding.decode(params.data, params.encoding ?? .utf8)
-            return SocketWriteMethod.Result(bytes: try await socket.write(bytes))
+            return .future(socket.writeFuture(bytes).map(SocketWriteMethod.Result.init(bytes:)))
         }
-        table.on(SocketReadMethod.self) { params, context in
+        table.on(SocketReadMethod.self) { params, context -> Answer<SocketReadMethod.Result> in
             let socket = try manager.socket(params.id, for: context)
-            return try await socket.read(
-                maxBytes: params.maxBytes ?? 65536, encoding: params.encoding ?? .utf8,
-                wait: .milliseconds(params.waitMs ?? 0))
+            let (maxBytes, encoding, waitMs) = (params.maxBytes ?? 65536, params.encoding ?? .utf8, params.waitMs ?? 0)
+            // What is buffered is answered at once; only a read that waits for bytes suspends.
+            if let ready = try socket.readNow(maxBytes: maxBytes, encoding: encoding, wait: waitMs > 0) { return .now(ready) }
+            return .task { try await socket.read(maxBytes: maxBytes, encoding: encoding, wait: .milliseconds(waitMs)) }
         }
         table.on(SocketEndMethod.self) { params, context in
             let socket = try manager.socket(params.id, for: context)
@@ -46,12 +47,12 @@ struct SocketMethods: Sendable {
             if let idle = params.idleTimeoutMs { await socket.setIdleTimeout(milliseconds: idle) }
             return await socket.info()
         }
-        table.on(SocketGetMethod.self) { params, context in
+        table.on(SocketGetMethod.self) { params, context -> Answer<SocketInfo> in
             do {
-                return try await manager.socket(params.id, for: context).info()
+                return .future(try manager.socket(params.id, for: context).infoFuture())
             } catch let error as ResponseError where error.code == .notFound {
                 // Closed long ago and no longer held in memory: history has it.
-                return try await manager.archivedSocket(params.id, for: context)
+                return .task { try await manager.archivedSocket(params.id, for: context) }
             }
         }
         table.on(SocketListMethod.self) { params, context in

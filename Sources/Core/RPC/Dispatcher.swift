@@ -27,6 +27,14 @@ public enum Reply: Sendable {
     case task(@Sendable () async -> ResponseMessage.Outcome)
 }
 
+/// How one handler answers one call: its result now, a future that the event loop completes,
+/// or work that suspends.
+public enum Answer<Result: Sendable>: Sendable {
+    case now(Result)
+    case future(EventLoopFuture<Result>)
+    case task(@Sendable () async throws -> Result)
+}
+
 /// The handlers of every method, one per ``MethodRegistry`` entry. A handler answers in one of
 /// three ways (``Reply``); which one is chosen by the form of the closure registered.
 public struct MethodTable: Sendable {
@@ -47,18 +55,27 @@ public struct MethodTable: Sendable {
         }
     }
 
-    /// A handler whose answer an event loop completes; it never blocks the loop that runs it.
+    /// A handler that picks how to answer each call (``Answer``): at once when it can, with a
+    /// future or a task when it must wait.
     public mutating func on<M: RPCMethod>(
-        _ method: M.Type, _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> EventLoopFuture<M.Result>
+        _ method: M.Type, _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> Answer<M.Result>
     ) {
         let encode = Self.encoder(for: M.self)
         handlers[M.name] = { params, context in
+            let fail: @Sendable (any Error) -> ResponseMessage.Outcome = { Dispatcher.outcome(for: $0, method: M.name, context: context) }
             do {
-                let future = try handler(try Self.typed(params, for: M.self), context)
-                return .future(
-                    future.map(encode).recover { Dispatcher.outcome(for: $0, method: M.name, context: context) })
+                switch try handler(try Self.typed(params, for: M.self), context) {
+                case .now(let result):
+                    return .now(encode(result))
+                case .future(let future):
+                    return .future(future.map(encode).recover(fail))
+                case .task(let work):
+                    return .task {
+                        do { return encode(try await work()) } catch { return fail(error) }
+                    }
+                }
             } catch {
-                return .now(Dispatcher.outcome(for: error, method: M.name, context: context))
+                return .now(fail(error))
             }
         }
     }
