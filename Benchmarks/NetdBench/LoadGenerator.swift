@@ -18,16 +18,37 @@ enum LoadGenerator {
         var perSecond: Double { Double(completed) / seconds }
     }
 
+    /// - Parameters:
+    ///   - requests: what each connection sends (connection `n` sends `requests[n % count]`).
+    ///   - linesPerAnswer: lines in one answer (Redis answers GET with two).
+    static func run(
+        path: String, requests: [String], linesPerAnswer: Int = 1, connections: Int, depth: Int, duration: Duration,
+        warmup: Duration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> Result {
+        try await run(
+            path: path, connections: connections, duration: duration, warmup: warmup, group: group,
+            makeHandler: { index in RequestLoop(request: requests[index % requests.count], depth: depth, linesPerAnswer: linesPerAnswer) })
+    }
+
     static func run(
         path: String, request: String, connections: Int, depth: Int, duration: Duration, warmup: Duration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> Result {
+        try await run(path: path, requests: [request], connections: connections, depth: depth, duration: duration, warmup: warmup, group: group)
+    }
+
+    /// Runs `connections` handlers of any kind that count and time what they complete.
+    static func run<Handler: MeasuredLoop>(
+        path: String, connections: Int, duration: Duration, warmup: Duration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        makeHandler: @escaping @Sendable (Int) -> Handler
+    ) async throws -> Result {
         var channels: [any Channel] = []
         defer { for channel in channels { channel.close(promise: nil) } }
-        var loops: [NIOLoopBound<RequestLoop>] = []
-        for _ in 0..<connections {
+        var loops: [NIOLoopBound<Handler>] = []
+        for index in 0..<connections {
             let loop = group.next()
-            let handler = try await loop.submit { NIOLoopBound(RequestLoop(request: request, depth: depth), eventLoop: loop) }.get()
+            let handler = try await loop.submit { NIOLoopBound(makeHandler(index), eventLoop: loop) }.get()
             let channel = try await ClientBootstrap(group: loop)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler.value) }
@@ -57,13 +78,24 @@ enum LoadGenerator {
     }
 }
 
+/// A connection's driver that counts and times what it completes, on its event loop.
+protocol MeasuredLoop: ChannelInboundHandler, SendableMetatype {
+    var recording: Bool { get set }
+    var stopped: Bool { get set }
+    var completed: Int { get }
+    var latencies: [UInt64] { get }
+}
+
 /// One connection's requests, on its event loop.
-final class RequestLoop: ChannelInboundHandler {
+final class RequestLoop: MeasuredLoop {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let request: [UInt8]
     private let depth: Int
+    private let linesPerAnswer: Int
+    /// Lines of an answer whose last line has not come yet.
+    private var linesSeen = 0
     /// Send times of the requests in flight, oldest first (a ring).
     private var sentAt: [UInt64]
     private var head = 0
@@ -73,9 +105,10 @@ final class RequestLoop: ChannelInboundHandler {
     var completed = 0
     var latencies: [UInt64] = []
 
-    init(request: String, depth: Int) {
+    init(request: String, depth: Int, linesPerAnswer: Int = 1) {
         self.request = Array(request.utf8)
         self.depth = depth
+        self.linesPerAnswer = linesPerAnswer
         sentAt = Array(repeating: 0, count: depth)
         latencies.reserveCapacity(1 << 16)
     }
@@ -93,10 +126,12 @@ final class RequestLoop: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        var answered = 0
+        var lines = linesSeen
         buffer.withUnsafeReadableBytes { bytes in
-            for byte in bytes where byte == UInt8(ascii: "\n") { answered += 1 }
+            for byte in bytes where byte == UInt8(ascii: "\n") { lines += 1 }
         }
+        let answered = lines / linesPerAnswer
+        linesSeen = lines % linesPerAnswer
         guard answered > 0 else { return }
         let now = DispatchTimeLike.now()
         for _ in 0..<answered where inFlight > 0 {

@@ -30,6 +30,9 @@ struct NetdBench: AsyncParsableCommand {
         if chosen.contains("rpc-ping") {
             measurements += try await RPCPingScenario.run(smoke: smoke)
         }
+        if chosen.contains("rpc-methods") {
+            measurements += try await RPCMethodsScenario.run(smoke: smoke)
+        }
         if chosen.contains("data-path") {
             measurements += try await DataPathScenario.run(smoke: smoke)
         }
@@ -54,7 +57,7 @@ struct NetdBench: AsyncParsableCommand {
         }
     }
 
-    static let scenarios = ["rpc-ping", "data-path", "connect-churn", "hold-10k", "history-query", "cli-start"]
+    static let scenarios = ["rpc-ping", "rpc-methods", "data-path", "connect-churn", "hold-10k", "history-query", "cli-start"]
 
     private func report(_ measurements: [Measurement]) -> String {
         var lines = ["scenario        measurement              figures"]

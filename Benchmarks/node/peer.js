@@ -1,5 +1,5 @@
 // The classic way of doing netd's job by hand, with Node.js's `net` module, as netd-bench's peer.
-//   node peer.js rpc PATH          newline-delimited JSON-RPC 2.0 on a Unix socket, answering netd.ping
+//   node peer.js rpc PATH          newline-delimited JSON-RPC 2.0 on a Unix socket: netd.ping and socket.* by hand
 //   node peer.js hold PORT COUNT   open COUNT TCP connections to 127.0.0.1:PORT and hold them idle
 'use strict';
 const net = require('net');
@@ -8,32 +8,102 @@ const fs = require('fs');
 const [mode, ...args] = process.argv.slice(2);
 
 if (mode === 'rpc') {
+  // netd's job done by hand, as a person would write it with `net`: a Map of sockets, JSON.parse,
+  // socket.write; no validation, no history. It serves netd.ping, socket.connect, socket.write,
+  // socket.read (from what is buffered, waiting up to waitMs), socket.get and socket.close.
   const path = args[0];
   try { fs.unlinkSync(path); } catch (_) {}
-  const server = net.createServer((socket) => {
+  const sockets = new Map();
+  let nextId = 1;
+  const info = (entry) => ({
+    id: entry.id, role: 'client', kind: 'tcp', state: entry.socket.readyState,
+    remote: { address: entry.socket.remoteAddress, port: entry.socket.remotePort },
+    bytesRead: entry.socket.bytesRead, bytesWritten: entry.socket.bytesWritten, buffered: entry.buffered,
+  });
+  const take = (entry, maxBytes) => {
+    const chunks = [];
+    let length = 0;
+    while (entry.chunks.length > 0 && length < maxBytes) {
+      let chunk = entry.chunks[0];
+      if (length + chunk.length > maxBytes) {
+        entry.chunks[0] = chunk.subarray(maxBytes - length);
+        chunk = chunk.subarray(0, maxBytes - length);
+      } else {
+        entry.chunks.shift();
+      }
+      chunks.push(chunk);
+      length += chunk.length;
+    }
+    entry.buffered -= length;
+    if (entry.buffered < 1 << 20 && entry.socket.isPaused()) entry.socket.resume();
+    const data = Buffer.concat(chunks);
+    return { data: data.toString('utf8'), encoding: 'utf8', bytes: data.length, eof: entry.ended && entry.buffered === 0 };
+  };
+  const server = net.createServer((client) => {
     let pending = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk) => {
+    client.setEncoding('utf8');
+    const reply = (id, result) => client.write(JSON.stringify({ jsonrpc: '2.0', id, result }) + '\n');
+    const fail = (id, code, message) => client.write(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }) + '\n');
+    const handle = (request) => {
+      const params = request.params || {};
+      const entry = sockets.get(params.id);
+      switch (request.method) {
+        case 'netd.ping':
+          return reply(request.id, { pong: true, version: 'node' });
+        case 'socket.connect': {
+          const socket = net.connect({ host: params.host || 'localhost', port: params.port });
+          const created = { id: nextId++, socket, chunks: [], buffered: 0, ended: false, waiters: [] };
+          socket.on('connect', () => { sockets.set(created.id, created); reply(request.id, info(created)); });
+          socket.on('data', (chunk) => {
+            created.chunks.push(chunk);
+            created.buffered += chunk.length;
+            if (created.buffered >= 1 << 20) socket.pause();
+            const waiters = created.waiters;
+            created.waiters = [];
+            for (const wake of waiters) wake();
+          });
+          socket.on('end', () => { created.ended = true; });
+          socket.on('error', (error) => { if (!sockets.has(created.id)) fail(request.id, -32004, error.code); });
+          return;
+        }
+        case 'socket.write':
+          if (!entry) return fail(request.id, -32001, 'no socket');
+          return entry.socket.write(Buffer.from(params.data, params.encoding || 'utf8'), () => reply(request.id, { bytes: Buffer.byteLength(params.data) }));
+        case 'socket.read': {
+          if (!entry) return fail(request.id, -32001, 'no socket');
+          const maxBytes = params.maxBytes || 65536;
+          if (entry.buffered > 0 || !params.waitMs) return reply(request.id, take(entry, maxBytes));
+          const timer = setTimeout(() => { entry.waiters = entry.waiters.filter((w) => w !== wake); reply(request.id, take(entry, maxBytes)); }, params.waitMs);
+          const wake = () => { clearTimeout(timer); reply(request.id, take(entry, maxBytes)); };
+          entry.waiters.push(wake);
+          return;
+        }
+        case 'socket.get':
+          if (!entry) return fail(request.id, -32001, 'no socket');
+          return reply(request.id, info(entry));
+        case 'socket.close':
+          if (!entry) return fail(request.id, -32001, 'no socket');
+          entry.socket.destroy();
+          sockets.delete(params.id);
+          return reply(request.id, { id: entry.id, state: 'closed' });
+        default:
+          return fail(request.id ?? null, -32601, 'Method not found');
+      }
+    };
+    client.on('data', (chunk) => {
       pending += chunk;
       let newline;
-      let out = '';
+      client.cork();
       while ((newline = pending.indexOf('\n')) >= 0) {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
         let request;
-        try { request = JSON.parse(line); } catch (_) {
-          out += JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }) + '\n';
-          continue;
-        }
-        if (request.method === 'netd.ping') {
-          out += JSON.stringify({ jsonrpc: '2.0', id: request.id, result: { pong: true, version: 'node' } }) + '\n';
-        } else {
-          out += JSON.stringify({ jsonrpc: '2.0', id: request.id ?? null, error: { code: -32601, message: 'Method not found' } }) + '\n';
-        }
+        try { request = JSON.parse(line); } catch (_) { fail(null, -32700, 'Parse error'); continue; }
+        handle(request);
       }
-      if (out) socket.write(out);
+      process.nextTick(() => client.uncork());
     });
-    socket.on('error', () => {});
+    client.on('error', () => {});
   });
   server.listen(path, () => console.log('ready'));
 } else if (mode === 'hold') {
