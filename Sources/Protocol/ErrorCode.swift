@@ -71,6 +71,13 @@ public struct ResponseError: Error, Codable, Hashable, Sendable {
         ResponseError(code: .internalError, message: "Internal error: \(message)")
     }
 
+    /// A request line over `--max-message-bytes` (contract section 1): skipped, answered with id null.
+    public static func oversized(bytes: Int, limit: Int) -> ResponseError {
+        invalidRequest(
+            "message of \(bytes) bytes is over the \(limit)-byte limit (--max-message-bytes); it was skipped",
+            data: .object(["code": .string("EMSGSIZE"), "limit": .integer(Int64(limit))]))
+    }
+
     /// One of netd's own errors, with the Node.js-style name in `data.code`.
     public static func netd(_ code: ErrorCode, _ systemCode: String?, _ message: String) -> ResponseError {
         ResponseError(code: code, message: message, data: systemCode.map { .object(["code": .string($0)]) })

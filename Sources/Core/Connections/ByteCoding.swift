@@ -5,13 +5,13 @@ import NetdProtocol
 /// Bytes in and out of JSON strings, in the encodings of the contract.
 enum ByteCoding {
     /// The bytes `data` stands for; -32602 when it is not valid in `encoding`.
-    static func decode(_ data: String, _ encoding: DataEncoding) throws(ResponseError) -> [UInt8] {
+    static func decode(_ data: String, _ encoding: DataEncoding) throws(NetdError) -> [UInt8] {
         switch encoding {
         case .utf8:
             return Array(data.utf8)
         case .base64:
             guard let bytes = Data(base64Encoded: data) else {
-                throw .invalidParams("`data` is not valid base64")
+                throw NetdError.invalidParams("`data` is not valid base64")
             }
             return Array(bytes)
         case .hex:
@@ -19,7 +19,7 @@ enum ByteCoding {
             bytes.reserveCapacity(data.utf8.count / 2)
             var high: UInt8?
             for character in data.utf8 {
-                guard let nibble = hexValue(character) else { throw .invalidParams("`data` is not valid hex") }
+                guard let nibble = hexValue(character) else { throw NetdError.invalidParams("`data` is not valid hex") }
                 if let h = high {
                     bytes.append(h << 4 | nibble)
                     high = nil
@@ -27,7 +27,7 @@ enum ByteCoding {
                     high = nibble
                 }
             }
-            guard high == nil else { throw .invalidParams("`data` has an odd number of hex digits") }
+            guard high == nil else { throw NetdError.invalidParams("`data` has an odd number of hex digits") }
             return bytes
         }
     }

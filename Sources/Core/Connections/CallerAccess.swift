@@ -10,25 +10,25 @@ import Glibc
 /// kernel would check for them before binding or connecting on their behalf.
 enum CallerAccess {
     /// -32004 EACCES unless the caller could bind `port` itself.
-    static func checkPort(_ port: Int, for context: RequestContext) throws(ResponseError) {
+    static func checkPort(_ port: Int, for context: RequestContext) throws(NetdError) {
         guard !context.isAdmin, port > 0, port < unprivilegedPortStart() else { return }
-        throw .netd(.systemError, "EACCES", "listen EACCES: port \(port) is privileged and user \(context.peer.uid) may not bind it")
+        throw NetdError.refused(code: "EACCES", "listen EACCES: port \(port) is privileged and user \(context.peer.uid) may not bind it")
     }
 
     /// -32004 EACCES unless the caller may connect to the socket at `path` (search on every folder, write on the socket).
-    static func checkConnect(_ path: String, for context: RequestContext) throws(ResponseError) {
+    static func checkConnect(_ path: String, for context: RequestContext) throws(NetdError) {
         guard !context.isAdmin else { return }
         let identity = Identity(context.peer)
         try checkFolders(of: path, identity, syscall: "connect")
         var info = stat()
         guard stat(path, &info) == 0 else { return }  // connect will say ENOENT itself
         guard identity.may(.write, info) else {
-            throw .netd(.systemError, "EACCES", "connect EACCES \(path): user \(context.peer.uid) may not write to it")
+            throw NetdError.refused(code: "EACCES", "connect EACCES \(path): user \(context.peer.uid) may not write to it")
         }
     }
 
     /// -32004 EACCES unless the caller may create a socket at `path` (search on every folder, write on its folder).
-    static func checkCreate(_ path: String, for context: RequestContext) throws(ResponseError) {
+    static func checkCreate(_ path: String, for context: RequestContext) throws(NetdError) {
         guard !context.isAdmin else { return }
         let identity = Identity(context.peer)
         try checkFolders(of: path, identity, syscall: "listen")
@@ -36,16 +36,16 @@ enum CallerAccess {
         var info = stat()
         guard stat(parent.isEmpty ? "." : parent, &info) == 0 else { return }
         guard identity.may(.write, info) else {
-            throw .netd(.systemError, "EACCES", "listen EACCES \(path): user \(context.peer.uid) may not create files in \(parent)")
+            throw NetdError.refused(code: "EACCES", "listen EACCES \(path): user \(context.peer.uid) may not create files in \(parent)")
         }
     }
 
-    private static func checkFolders(of path: String, _ identity: Identity, syscall: String) throws(ResponseError) {
+    private static func checkFolders(of path: String, _ identity: Identity, syscall: String) throws(NetdError) {
         var folder = (path as NSString).deletingLastPathComponent
         while !folder.isEmpty {
             var info = stat()
             if stat(folder, &info) == 0, !identity.may(.search, info) {
-                throw .netd(.systemError, "EACCES", "\(syscall) EACCES \(path): user \(identity.uid) may not enter \(folder)")
+                throw NetdError.refused(code: "EACCES", "\(syscall) EACCES \(path): user \(identity.uid) may not enter \(folder)")
             }
             if folder == "/" { break }
             folder = (folder as NSString).deletingLastPathComponent

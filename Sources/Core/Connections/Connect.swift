@@ -10,7 +10,7 @@ import Glibc
 extension ConnectionManager {
     /// `socket.connect`: records the socket, looks the name up, connects (Happy Eyeballs across
     /// the addresses found), and answers once connected and recorded.
-    func connect(_ params: SocketConnectMethod.Params, context: RequestContext) async throws(ResponseError) -> SocketInfo {
+    func connect(_ params: SocketConnectMethod.Params, context: RequestContext) async throws(NetdError) -> SocketInfo {
         let owner = Owner(uid: context.peer.uid, pid: context.peer.pid)
         if let path = params.path { try CallerAccess.checkConnect(path, for: context) }
         if let localPort = params.localPort { try CallerAccess.checkPort(localPort, for: context) }
@@ -38,7 +38,7 @@ extension ConnectionManager {
             handler = loop.inEventLoop ? make() : try await loop.submit(make).get()
         } catch {
             releasePlace(for: owner.uid)
-            throw .internalError("cannot prepare the socket: \(error)")
+            throw NetdError.internalFailure("cannot prepare the socket: \(error)")
         }
         let channel: any Channel
         do {
@@ -99,12 +99,7 @@ extension ConnectionManager {
         let port = params.port ?? 0
         // A local address fixes the family: only remote addresses of that family can be reached from it.
         let localFamily = params.localAddress.map { $0.contains(":") ? 6 : 4 }
-        let addresses: Lookup.Addresses
-        do {
-            addresses = try await Lookup.resolve(host: host ?? "localhost", port: port, family: localFamily ?? params.family ?? 0)
-        } catch {
-            throw LookupFailure(code: error.systemCode ?? "ENOTFOUND", message: error.message)
-        }
+        let addresses = try await Lookup.resolve(host: host ?? "localhost", port: port, family: localFamily ?? params.family ?? 0)
         if params.localAddress != nil || params.localPort != nil {
             let wantsV6 = localFamily.map { $0 == 6 } ?? addresses.v4.isEmpty
             let local = try SocketAddress(ipAddress: params.localAddress ?? (wantsV6 ? "::" : "0.0.0.0"), port: params.localPort ?? 0)

@@ -85,40 +85,40 @@ public final class ConnectionManager: Sendable {
         context.isAdmin || owner.uid == context.peer.uid
     }
 
-    func socket(_ id: Int64, for context: RequestContext) throws(ResponseError) -> ManagedSocket {
+    func socket(_ id: Int64, for context: RequestContext) throws(NetdError) -> ManagedSocket {
         guard let socket = registry.withLock({ $0.sockets[id] }), visible(socket.owner, to: context) else {
-            throw .netd(.notFound, nil, "no socket \(id)")
+            throw NetdError.notFound("no socket \(id)")
         }
         return socket
     }
 
-    func server(_ id: Int64, for context: RequestContext) throws(ResponseError) -> ManagedServer {
+    func server(_ id: Int64, for context: RequestContext) throws(NetdError) -> ManagedServer {
         guard let server = registry.withLock({ $0.servers[id] }), visible(server.owner, to: context) else {
-            throw .netd(.notFound, nil, "no server \(id)")
+            throw NetdError.notFound("no server \(id)")
         }
         return server
     }
 
     /// A socket that is no longer held in memory, from the history database.
-    func archivedSocket(_ id: Int64, for context: RequestContext) async throws(ResponseError) -> SocketInfo {
+    func archivedSocket(_ id: Int64, for context: RequestContext) async throws(NetdError) -> SocketInfo {
         guard case .socket(let socket) = try await historyRecord(id, for: context) else {
-            throw .netd(.notFound, nil, "no socket \(id)")
+            throw NetdError.notFound("no socket \(id)")
         }
         return socket
     }
 
     /// A record of history in the API's shape, as it is now: from memory while netd holds it
     /// (exact counts), else from the database. -32001 if it never existed or is not the caller's.
-    func historyRecord(_ id: Int64, for context: RequestContext) async throws(ResponseError) -> HistoryRecord {
+    func historyRecord(_ id: Int64, for context: RequestContext) async throws(NetdError) -> HistoryRecord {
         if let held = await heldRecord(id), visible(held.owner, to: context) { return held.record }
         let record: ConnectionRecord?
         do {
             record = try await store.record(id: id)
         } catch {
-            throw .internalError("cannot read history: \(error)")
+            throw NetdError.historyUnavailable("\(error)")
         }
         guard let record, context.isAdmin || record.ownerUID == context.peer.uid else {
-            throw .netd(.notFound, nil, "no record \(id)")
+            throw NetdError.notFound("no record \(id)")
         }
         return HistoryRecord(record)
     }
@@ -142,7 +142,7 @@ public final class ConnectionManager: Sendable {
     // MARK: Registration
 
     /// Takes one of a user's live-socket places; -32007 when they have none left.
-    func reservePlace(for uid: UInt32) throws(ResponseError) {
+    func reservePlace(for uid: UInt32) throws(NetdError) {
         let granted = registry.withLock { registry in
             let held = registry.livePerUser[uid, default: 0]
             guard held < limits.socketsPerUser else { return false }
@@ -151,7 +151,7 @@ public final class ConnectionManager: Sendable {
             return true
         }
         guard granted else {
-            throw .netd(.limitReached, "EMFILE", "user \(uid) holds \(limits.socketsPerUser) sockets already (--max-sockets-per-user)")
+            throw NetdError.limit(code: "EMFILE", "user \(uid) holds \(limits.socketsPerUser) sockets already (--max-sockets-per-user)")
         }
     }
 

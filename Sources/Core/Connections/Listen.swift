@@ -10,7 +10,7 @@ import Glibc
 extension ConnectionManager {
     /// `server.listen`: binds, listens, and records the server; accepted connections become
     /// sockets owned by the server's owner and wait for `server.accept`.
-    func listen(_ params: ServerListenMethod.Params, context: RequestContext) async throws(ResponseError) -> ServerInfo {
+    func listen(_ params: ServerListenMethod.Params, context: RequestContext) async throws(NetdError) -> ServerInfo {
         let owner = Owner(uid: context.peer.uid, pid: context.peer.pid)
         if let path = params.path { try CallerAccess.checkCreate(path, for: context) }
         if let port = params.port { try CallerAccess.checkPort(port, for: context) }
@@ -94,12 +94,7 @@ extension ConnectionManager {
         let port = params.port ?? 0
         let address: SocketAddress
         if let host = params.host {
-            let addresses: Lookup.Addresses
-            do {
-                addresses = try await Lookup.resolve(host: host, port: port, family: 0)
-            } catch {
-                throw LookupFailure(code: error.systemCode ?? "ENOTFOUND", message: error.message)
-            }
+            let addresses = try await Lookup.resolve(host: host, port: port, family: 0)
             guard let first = addresses.v4.first ?? addresses.v6.first else {
                 throw LookupFailure(code: "ENOTFOUND", message: "getaddrinfo ENOTFOUND \(host)")
             }

@@ -14,7 +14,7 @@ enum Lookup {
     }
 
     /// The addresses of `host` for TCP, limited to `family` (4, 6, or 0 for both).
-    static func resolve(host: String, port: Int, family: Int) async throws(ResponseError) -> Addresses {
+    static func resolve(host: String, port: Int, family: Int) async throws(LookupFailure) -> Addresses {
         // An address needs no lookup (Node skips it too): no trip to the thread pool.
         if let address = try? SocketAddress(ipAddress: host, port: port) {
             switch (address, family) {
@@ -27,13 +27,13 @@ enum Lookup {
         do {
             result = try await NIOThreadPool.singleton.runIfActive { lookup(host: host, port: port, family: family) }
         } catch {
-            throw ResponseError.netd(.lookupFailed, "EAI_AGAIN", "getaddrinfo EAI_AGAIN \(host)")
+            throw LookupFailure(code: "EAI_AGAIN", message: "getaddrinfo EAI_AGAIN \(host)")
         }
         switch result {
         case .success(let addresses):
             return addresses
         case .failure(let failure):
-            throw ResponseError.netd(.lookupFailed, failure.code, failure.message)
+            throw failure
         }
     }
 

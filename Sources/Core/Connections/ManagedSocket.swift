@@ -90,7 +90,7 @@ final class ManagedSocket: Sendable {
 
     /// `socket.read` when the caller is on the socket's loop: what is there now, or nil when the
     /// read must wait for bytes (then ``read(maxBytes:encoding:wait:)``).
-    func readNow(maxBytes: Int, encoding: DataEncoding, wait: Bool) throws(ResponseError) -> SocketReadMethod.Result? {
+    func readNow(maxBytes: Int, encoding: DataEncoding, wait: Bool) throws(NetdError) -> SocketReadMethod.Result? {
         guard channel.eventLoop.inEventLoop else { return nil }
         if let taken = try handler.value.take(maxBytes: maxBytes, encoding: encoding, id: id) { return taken }
         return wait ? nil : SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: false)
@@ -106,7 +106,7 @@ final class ManagedSocket: Sendable {
         }
         let written = loop.inEventLoop ? write() : loop.flatSubmit(write)
         return written.flatMapErrorThrowing { error in
-            if error is ResponseError { throw error }
+            if error is NetdError { throw error }
             throw SocketErrors.response(SocketErrors.failure(error, syscall: "write"), id: nil, target: "on socket \(id)")
         }
     }
@@ -132,17 +132,17 @@ final class ManagedSocket: Sendable {
     ///
     /// A request that is cancelled (its RPC client went away, or netd is shutting down) takes
     /// nothing: what arrives stays buffered for the next reader.
-    func read(maxBytes: Int, encoding: DataEncoding, wait: Duration) async throws(ResponseError) -> SocketReadMethod.Result {
+    func read(maxBytes: Int, encoding: DataEncoding, wait: Duration) async throws(NetdError) -> SocketReadMethod.Result {
         let id = self.id
         let deadline = NIODeadline.now() + .nanoseconds(wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)
         let loop = channel.eventLoop
         let handler = self.handler
         while true {
-            if Task.isCancelled { throw SocketErrors.cancelled }
+            if Task.isCancelled { throw NetdError.cancelled }
             let taken: SocketReadMethod.Result?
             do {
                 taken = try await onLoop { try $0.take(maxBytes: maxBytes, encoding: encoding, id: id) }
-            } catch let error as ResponseError {
+            } catch let error as NetdError {
                 throw error
             } catch {
                 throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
@@ -166,11 +166,11 @@ final class ManagedSocket: Sendable {
     }
 
     /// `socket.write`: returns once the bytes are with the kernel.
-    func write(_ bytes: [UInt8]) async throws(ResponseError) -> Int {
+    func write(_ bytes: [UInt8]) async throws(NetdError) -> Int {
         let id = self.id
         do {
             return try await onLoop { try $0.write(bytes, id: id) }
-        } catch let error as ResponseError {
+        } catch let error as NetdError {
             throw error
         } catch {
             throw SocketErrors.response(SocketErrors.failure(error, syscall: "write"), id: nil, target: "on socket \(id)")
@@ -178,11 +178,11 @@ final class ManagedSocket: Sendable {
     }
 
     /// `socket.end`: optional last bytes, then FIN.
-    func end(_ bytes: [UInt8]?) async throws(ResponseError) {
+    func end(_ bytes: [UInt8]?) async throws(NetdError) {
         let id = self.id
         do {
             try await onLoop { try $0.checkWritable(id) }
-        } catch let error as ResponseError {
+        } catch let error as NetdError {
             throw error
         } catch {
             throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
@@ -213,7 +213,7 @@ final class ManagedSocket: Sendable {
         _ = try? await onLoop { $0.setIdleTimeout(milliseconds > 0 ? .milliseconds(Int64(milliseconds)) : nil) }
     }
 
-    func setOption<Option: ChannelOption>(_ option: Option, _ value: Option.Value) async throws(ResponseError) where Option.Value: Sendable {
+    func setOption<Option: ChannelOption>(_ option: Option, _ value: Option.Value) async throws(NetdError) where Option.Value: Sendable {
         do {
             try await channel.setOption(option, value: value).get()
         } catch {

@@ -8,9 +8,6 @@ import Glibc
 
 /// Turns what NIO and the kernel report into netd's errors with Node.js names (contract section 2).
 enum SocketErrors {
-    /// A request that stopped waiting because its client went away or netd is shutting down.
-    static let cancelled = ResponseError.internalError("the request was cancelled: its RPC client went away, or netd is shutting down")
-
     /// The Node-style failure for an error seen on a live socket.
     static func failure(_ error: any Error, syscall: String) -> SocketFailure {
         if let io = error as? IOError {
@@ -30,23 +27,12 @@ enum SocketErrors {
         return SocketFailure(code: "EIO", message: "\(syscall) \(error)")
     }
 
-    /// The JSON-RPC error for a failed connect, listen or write, carrying the record's id in `data.id`.
-    static func response(_ failure: SocketFailure, id: Int64?, target: String) -> ResponseError {
-        let code: ErrorCode =
-            switch failure.code {
-            case "ETIMEDOUT": .timedOut
-            case "ENOTFOUND", "EAI_AGAIN": .lookupFailed
-            case "EMFILE", "ENFILE": .limitReached
-            default: .systemError
-            }
-        var data: [String: JSONValue] = ["code": .string(failure.code)]
-        if let id { data["id"] = .integer(id) }
-        // A lookup failure's message names the host already.
-        let message = code == .lookupFailed ? failure.message : "\(failure.message) \(target)"
-        return ResponseError(code: code, message: message, data: .object(data))
+    /// The error for a failed connect, listen or write, naming the record it left (`data.id`).
+    static func response(_ failure: SocketFailure, id: Int64?, target: String) -> NetdError {
+        .system(failure, record: id, target: target)
     }
 
-    static func invalidState(_ code: String, _ message: String) -> ResponseError {
-        .netd(.invalidState, code, message)
+    static func invalidState(_ code: String, _ message: String) -> NetdError {
+        .invalidState(code: code, message)
     }
 }

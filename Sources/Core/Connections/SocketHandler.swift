@@ -164,7 +164,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Operations from RPC methods
 
     /// Takes up to `maxBytes` for `socket.read`; nil when there is nothing to hand out yet.
-    func take(maxBytes: Int, encoding: DataEncoding, id: Int64) throws(ResponseError) -> SocketReadMethod.Result? {
+    func take(maxBytes: Int, encoding: DataEncoding, id: Int64) throws(NetdError) -> SocketReadMethod.Result? {
         if discarded {
             throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
         }
@@ -229,7 +229,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Writes `bytes`; the future completes once they are handed to the kernel.
-    func write(_ bytes: [UInt8], id: Int64) throws(ResponseError) -> EventLoopFuture<Int> {
+    func write(_ bytes: [UInt8], id: Int64) throws(NetdError) -> EventLoopFuture<Int> {
         try checkWritable(id)
         guard let context else { throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed") }
         let count = bytes.count
@@ -247,7 +247,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }.nonisolated()
     }
 
-    func checkWritable(_ id: Int64) throws(ResponseError) {
+    func checkWritable(_ id: Int64) throws(NetdError) {
         if discarded || closed {
             throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
         }

@@ -8,7 +8,7 @@ struct EventMethods: Sendable {
         let hub = self.hub
         table.on(EventsSubscribeMethod.self) { params, context in
             guard let sink = context.notify else {
-                throw ResponseError.internalError("this connection cannot receive notifications")
+                throw NetdError.internalFailure("this connection cannot receive notifications")
             }
             let id = hub.subscribe(
                 connectionID: context.connectionID, uid: context.peer.uid, admin: context.isAdmin,
@@ -17,7 +17,7 @@ struct EventMethods: Sendable {
         }
         table.on(EventsUnsubscribeMethod.self) { params, context in
             guard hub.unsubscribe(params.subscription, connectionID: context.connectionID) else {
-                throw ResponseError.netd(.notFound, nil, "no subscription \(params.subscription) on this connection")
+                throw NetdError.notFound("no subscription \(params.subscription) on this connection")
             }
             return EventsUnsubscribeMethod.Result(ok: true)
         }

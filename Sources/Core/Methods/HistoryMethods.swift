@@ -17,7 +17,7 @@ struct HistoryMethods: Sendable {
             do {
                 page = try await store.query(filter, before: params.before, limit: params.limit ?? 100)
             } catch {
-                throw ResponseError.internalError("cannot read history: \(error)")
+                throw NetdError.historyUnavailable("\(error)")
             }
             var items: [HistoryRecord] = []
             items.reserveCapacity(page.records.count)
@@ -33,7 +33,7 @@ struct HistoryMethods: Sendable {
             do {
                 events = try await store.events(of: params.id)
             } catch {
-                throw ResponseError.internalError("cannot read history: \(error)")
+                throw NetdError.historyUnavailable("\(error)")
             }
             let decoder = JSONDecoder()
             return HistoryGetMethod.Result(
@@ -53,7 +53,7 @@ struct HistoryMethods: Sendable {
                 }
                 return HistoryPruneMethod.Result(deleted: deleted)
             } catch {
-                throw ResponseError.internalError("cannot prune history: \(error)")
+                throw NetdError.historyUnavailable("cannot prune: \(error)")
             }
         }
         table.on(HistoryStatsMethod.self) { params, context in
@@ -86,7 +86,7 @@ struct HistoryMethods: Sendable {
         do {
             rows = try await store.stats(filter, by: StatsKey(rawValue: grouping.rawValue) ?? .remote)
         } catch {
-            throw ResponseError.internalError("cannot read history: \(error)")
+            throw NetdError.historyUnavailable("\(error)")
         }
         let busiest = rows.sorted {
             ($0.connections, $0.bytesRead + $0.bytesWritten) > ($1.connections, $1.bytesRead + $1.bytesWritten)

@@ -24,7 +24,7 @@ struct SocketMethods: Sendable {
         }
         table.on(SocketEndMethod.self) { params, context in
             let socket = try manager.socket(params.id, for: context)
-            let bytes = try params.data.map { data throws(ResponseError) in try ByteCoding.decode(data, params.encoding ?? .utf8) }
+            let bytes = try params.data.map { data throws(NetdError) in try ByteCoding.decode(data, params.encoding ?? .utf8) }
             try await socket.end(bytes)
             return await socket.info()
         }
@@ -42,7 +42,7 @@ struct SocketMethods: Sendable {
                     try await socket.setOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), max(1, delay / 1000))
                 }
             } else if params.noDelay != nil || params.keepAlive != nil || params.keepAliveInitialDelayMs != nil {
-                throw ResponseError.invalidParams("noDelay and keepAlive are for TCP sockets; socket \(params.id) is a Unix socket")
+                throw NetdError.invalidParams("noDelay and keepAlive are for TCP sockets; socket \(params.id) is a Unix socket")
             }
             if let idle = params.idleTimeoutMs { await socket.setIdleTimeout(milliseconds: idle) }
             return await socket.info()
@@ -50,7 +50,7 @@ struct SocketMethods: Sendable {
         table.on(SocketGetMethod.self) { params, context -> Answer<SocketInfo> in
             do {
                 return .future(try manager.socket(params.id, for: context).infoFuture())
-            } catch let error as ResponseError where error.code == .notFound {
+            } catch NetdError.notFound {
                 // Closed long ago and no longer held in memory: history has it.
                 return .task { try await manager.archivedSocket(params.id, for: context) }
             }

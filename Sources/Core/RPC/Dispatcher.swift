@@ -99,7 +99,7 @@ public struct MethodTable: Sendable {
 
     private static func typed<M: RPCMethod>(_ params: any RPCParams, for method: M.Type) throws -> M.Params {
         guard let params = params as? M.Params else {
-            throw ResponseError.internalError("params of \(M.name) arrived as \(type(of: params))")
+            throw NetdError.internalFailure("params of \(M.name) arrived as \(type(of: params))")
         }
         return params
     }
@@ -148,13 +148,21 @@ public struct Dispatcher: Sendable {
         }
     }
 
-    /// The answer for whatever a handler threw.
+    /// The JSON-RPC error for one of netd's own errors, for answers made outside a handler.
+    static func responseError(_ error: NetdError) -> ResponseError {
+        ResponseError(error)
+    }
+
+    /// The answer for whatever a handler threw: the one place where errors become JSON-RPC errors.
     static func outcome(for error: any Error, method: String, context: RequestContext) -> ResponseMessage.Outcome {
         switch error {
+        case let error as any RPCErrorConvertible:
+            return .error(ResponseError(error))
         case let error as ResponseError:
+            // What the protocol layer itself refuses (params that fail their checks).
             return .error(error)
         case is CancellationError:
-            return .error(.internalError("the request was cancelled: its RPC client went away, or netd is shutting down"))
+            return .error(ResponseError(NetdError.cancelled))
         default:
             context.logger.error("method failed", metadata: ["rpc.method": "\(method)", "error": "\(error)"])
             return .error(.internalError(String(describing: error)))

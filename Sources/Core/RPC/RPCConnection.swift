@@ -188,10 +188,7 @@ final class RPCConnection: ChannelDuplexHandler {
         guard let requestContext else { return }
         switch frame {
         case .oversized(let bytes):
-            let error = ResponseError.invalidRequest(
-                "message of \(bytes) bytes is over the \(maxLineBytes)-byte limit (--max-message-bytes); it was skipped",
-                data: .object(["code": .string("EMSGSIZE"), "limit": .integer(Int64(maxLineBytes))]))
-            send(.single(ResponseMessage(id: .null, outcome: .error(error))), context: context)
+            send(.single(ResponseMessage(id: .null, outcome: .error(.oversized(bytes: bytes, limit: maxLineBytes)))), context: context)
         case .line(let line):
             switch line.withUnsafeReadableBytes(IncomingFrame.decode) {
             case .single(let call):
@@ -231,9 +228,11 @@ final class RPCConnection: ChannelDuplexHandler {
         let reply = dispatcher.dispatch(call, context: requestContext)
         if case .now(let outcome) = reply { return answer(outcome) }
         guard inFlight.count < maxRequests else {
-            return answer(.error(.netd(
-                .limitReached, "EBUSY",
-                "this connection has \(maxRequests) requests waiting for answers already (--max-requests-per-client); wait for some")))
+            return answer(Dispatcher.outcome(
+                for: NetdError.limit(
+                    code: "EBUSY",
+                    "this connection has \(maxRequests) requests waiting for answers already (--max-requests-per-client); wait for some"),
+                method: "", context: requestContext))
         }
         let token = nextToken
         nextToken += 1
@@ -275,7 +274,7 @@ final class RPCConnection: ChannelDuplexHandler {
         } catch {
             requestContext?.logger.error("cannot encode a response", metadata: ["error": "\(error)"])
             answers.bytes.removeSubrange(start...)
-            let failed: (RequestID) -> ResponseMessage = { ResponseMessage(id: $0, outcome: .error(.internalError("result could not be encoded"))) }
+            let failed: (RequestID) -> ResponseMessage = { ResponseMessage(id: $0, outcome: .error(Dispatcher.responseError(.internalFailure("result could not be encoded")))) }
             switch answer {
             case .single(let response): try? failed(response.id).write(line: &answers, encoder: encoder)
             case .batch(let responses): try? ResponseMessage.write(batch: responses.map { failed($0.id) }, line: &answers, encoder: encoder)

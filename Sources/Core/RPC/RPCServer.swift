@@ -143,8 +143,7 @@ public final class RPCServer: Service, Sendable {
 
     private func refuseFull(_ client: ClientChannel, peer: PeerCredentials) async {
         logger.warning("refusing an RPC client: too many", metadata: ["rpc.client.pid": "\(peer.pid)", "rpc.clients.limit": "\(clients.limit)"])
-        let error = ResponseError.netd(
-            .limitReached, "EMFILE", "too many RPC clients connected (limit \(clients.limit), --max-clients)")
+        let error = Dispatcher.responseError(.limit(code: "EMFILE", "too many RPC clients connected (limit \(clients.limit), --max-clients)"))
         if let line = try? ResponseMessage(id: .null, outcome: .error(error)).line(encoder: JSONCoding.encoder()) {
             try? await client.writeAndFlush(ByteBuffer(bytes: line))
         }
