@@ -113,7 +113,7 @@ public final class HistoryWriter: Sendable {
     /// - Parameters:
     ///   - queueLimit: changes held while the database cannot be written; beyond it they are given up.
     ///   - retryInterval: how long to wait after a failed write before trying again.
-    public init(store: HistoryStore, logger: Logger, queueLimit: Int = 200_000, retryInterval: Duration = .seconds(1)) {
+    public init(store: HistoryStore, logger: Logger, queueLimit: Int, retryInterval: Duration = .seconds(1)) {
         self.pool = store.pool
         self.logger = logger
         self.queueLimit = queueLimit

@@ -24,29 +24,32 @@ struct Netd: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    /// Every default is the configuration's own, defined once there.
+    private static let defaults = NetdConfiguration(socketPath: "", databasePath: "")
+
     @Option(help: "Longest request line in bytes; longer ones get Invalid Request.")
-    var maxMessageBytes: Int = 1 << 20
+    var maxMessageBytes: Int = Self.defaults.maxMessageBytes
 
     @Option(help: "Most RPC clients connected at once.")
-    var maxClients: Int = 1024
+    var maxClients: Int = Self.defaults.maxClients
 
     @Option(help: "Requests one RPC connection may have waiting for an answer at once; beyond it they get -32007.")
-    var maxRequestsPerClient: Int = 1024
+    var maxRequestsPerClient: Int = Self.defaults.maxRequestsPerClient
 
     @Option(help: "Unread bytes a socket buffers before netd stops reading from the peer.")
-    var maxBufferBytes: Int = 1 << 20
+    var maxBufferBytes: Int = Self.defaults.limits.socketBufferBytes
 
     @Option(help: "Live sockets one user may hold.")
-    var maxSocketsPerUser: Int = 16384
+    var maxSocketsPerUser: Int = Self.defaults.limits.socketsPerUser
 
     @Option(help: "Accepted sockets a server holds for server.accept before it stops accepting.")
-    var maxPendingAccepts: Int = 128
+    var maxPendingAccepts: Int = Self.defaults.limits.pendingPerServer
 
     @Option(help: "Delete closed records older than this, checked periodically: 30d, 12h, 90m (default: keep all).")
     var retain: String?
 
     @Option(help: "History changes held in memory while the database cannot be written; beyond it they are given up and counted.")
-    var maxHistoryQueue: Int = 200_000
+    var maxHistoryQueue: Int = Self.defaults.historyQueueLimit
 
     func validate() throws {
         guard parsedSocketMode != nil else { throw ValidationError("--socket-mode must be octal, such as 0600 or 0660") }

@@ -160,7 +160,7 @@ import Testing
         #expect(folded.count == 1)
         let oneByOne = [[HistoryWriter.Change.insert(record(2))]] + updates.map { [.update(id: 2, $0)] }
         for batch in [folded] + oneByOne {
-            let writer = HistoryWriter(store: store, logger: logger)
+            let writer = HistoryWriter(store: store, logger: logger, queueLimit: 200_000)
             let running = Task { await writer.run() }
             var last: UInt64 = 0
             for change in batch { last = writer.enqueue(change) }

@@ -74,9 +74,11 @@ final class ManagedSocket: Sendable {
         return loop.submit { try body(handler.value) }
     }
 
-    /// As ``info()``, without suspending.
-    func infoFuture() -> EventLoopFuture<SocketInfo> {
-        onLoopFuture { handler in self.info(handler) }
+    /// As ``info()``, without suspending: at once when the caller is on the socket's loop
+    /// (a request of the connection that opened it), else a future that loop completes.
+    func infoAnswer() -> Answer<SocketInfo> {
+        if channel.eventLoop.inEventLoop { return .now(info(handler.value)) }
+        return .future(onLoopFuture { handler in self.info(handler) })
     }
 
     private func info(_ handler: SocketHandler) -> SocketInfo {

@@ -49,7 +49,7 @@ struct SocketMethods: Sendable {
         }
         table.on(SocketGetMethod.self) { params, context -> Answer<SocketInfo> in
             do {
-                return .future(try manager.socket(params.id, for: context).infoFuture())
+                return try manager.socket(params.id, for: context).infoAnswer()
             } catch NetdError.notFound {
                 // Closed long ago and no longer held in memory: history has it.
                 return .task { try await manager.archivedSocket(params.id, for: context) }

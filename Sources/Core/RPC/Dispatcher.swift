@@ -104,19 +104,40 @@ public struct MethodTable: Sendable {
         return params
     }
 
-    /// How this method's results become JSON, chosen once: a result that writes its own bytes
-    /// (``JSONWritable``, or a constant ``EncodedOnce``) skips the encoder.
+    /// How this method's results become JSON, chosen once at registration: a result that writes
+    /// its own bytes (``JSONWritable``, or a constant ``EncodedOnce``) skips the encoder. The
+    /// conformance is looked up here, once, never per call.
     private static func encoder<M: RPCMethod>(for method: M.Type) -> @Sendable (M.Result) -> ResponseMessage.Outcome {
-        if M.Result.self is any EncodedOnce.Type {
-            return { result in
-                let once = result as! any EncodedOnce
-                return .json(once.preencoded ?? (result as? any JSONWritable)?.jsonBytes ?? [])
-            }
+        if let once = M.Result.self as? any EncodedOnce.Type {
+            return Self.writer(M.Result.self, through: once)
         }
-        if M.Result.self is any JSONWritable.Type {
-            return { result in .json((result as! any JSONWritable).jsonBytes) }
+        if let writable = M.Result.self as? any JSONWritable.Type {
+            return Self.writer(M.Result.self, through: writable)
         }
         return { result in .result(result) }
+    }
+
+    /// Writes `Result` values through the conformance of `Writable`, the same type seen through
+    /// the protocol: the value is read as `Writable` in place, with no dynamic cast per call.
+    private static func writer<Result, Writable: JSONWritable>(
+        _ result: Result.Type, through writable: Writable.Type
+    ) -> @Sendable (Result) -> ResponseMessage.Outcome {
+        precondition(Result.self == Writable.self)
+        return { result in
+            withUnsafePointer(to: result) { $0.withMemoryRebound(to: Writable.self, capacity: 1) { .json($0.pointee.jsonBytes) } }
+        }
+    }
+
+    /// As above, for a result whose JSON is made once (`netd.ping`'s).
+    private static func writer<Result, Writable: EncodedOnce>(
+        _ result: Result.Type, through writable: Writable.Type
+    ) -> @Sendable (Result) -> ResponseMessage.Outcome {
+        precondition(Result.self == Writable.self)
+        return { result in
+            withUnsafePointer(to: result) {
+                $0.withMemoryRebound(to: Writable.self, capacity: 1) { .json($0.pointee.preencoded ?? $0.pointee.jsonBytes) }
+            }
+        }
     }
 }
 
