@@ -245,9 +245,9 @@ public struct JSONParser {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                return text
+                return Self.common(raw) ?? String(decoding: raw, as: UTF8.self)
             }
             if byte == UInt8(ascii: "\\") || byte >= 0x80 { break }
             guard byte >= 0x20 else { throw failure("a control character must be escaped in a string") }
@@ -273,6 +273,22 @@ public struct JSONParser {
             }
         }
         throw failure("a string was not closed")
+    }
+
+    /// The strings every request repeats (member names, `"2.0"`, method names), made once:
+    /// taking one of these costs a comparison of bytes instead of building a string.
+    private static let commonStrings: [[(bytes: [UInt8], string: String)]] = {
+        let words = ["jsonrpc", "2.0", "id", "method", "params", "data", "encoding", "maxBytes", "waitMs", "host", "port",
+            "path", "label", "utf8", "base64", "hex", "reset"] + MethodRegistry.names
+        var byLength = [[(bytes: [UInt8], string: String)]](repeating: [], count: 32)
+        for word in words where word.utf8.count < byLength.count { byLength[word.utf8.count].append((Array(word.utf8), word)) }
+        return byLength
+    }()
+
+    private static func common(_ raw: UnsafeRawBufferPointer) -> String? {
+        guard raw.count < commonStrings.count else { return nil }
+        for candidate in commonStrings[raw.count] where candidate.bytes.elementsEqual(raw) { return candidate.string }
+        return nil
     }
 
     private mutating func escape(into output: inout [UInt8]) throws(Failure) {
