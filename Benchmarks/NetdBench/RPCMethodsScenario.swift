@@ -15,14 +15,9 @@ enum RPCMethodsScenario {
     static func run(smoke: Bool) async throws -> [Measurement] {
         let folder = try ScratchFolder()
         defer { folder.remove() }
-        let (netd, netdSocket) = try await startNetd(in: folder)
-        defer { netd.stop() }
-        let (redis, redisSocket) = try await startRedis(in: folder)
-        defer { redis.stop() }
-        let nodeSocket = folder.path + "/node.sock"
-        let node = try startNode(["rpc", nodeSocket], in: folder, log: "node.log")
-        defer { node.stop() }
-        _ = try await node.waitForLine(startingWith: "ready")
+        let peers = try await RPCPeers.start(in: folder)
+        defer { peers.stop() }
+        let (netdSocket, redisSocket, nodeSocket) = (peers.netdSocket, peers.redisSocket, peers.nodeSocket)
         let sink = try await TCPPeer.start(.sink)
         defer { sink.close() }
         let source = try await TCPPeer.start(.source)

@@ -179,3 +179,44 @@ func startNode(_ arguments: [String], in folder: ScratchFolder, log: String) thr
     try Program(try installed("node"), [try repositoryFile("Benchmarks/node/peer.js")] + arguments, logTo: folder.path + "/" + log)
 }
 
+
+/// netd, redis-server and the by-hand Node.js daemon (`peer.js rpc`), each on a Unix socket in one
+/// folder, for the scenarios that compare the three with one load generator.
+struct RPCPeers {
+    let netd: Program
+    let netdSocket: String
+    let redis: Program
+    let redisSocket: String
+    let node: Program
+    let nodeSocket: String
+
+    static func start(in folder: ScratchFolder) async throws -> RPCPeers {
+        let (netd, netdSocket) = try await startNetd(in: folder)
+        do {
+            let (redis, redisSocket) = try await startRedis(in: folder)
+            do {
+                let nodeSocket = folder.path + "/node.sock"
+                let node = try startNode(["rpc", nodeSocket], in: folder, log: "node.log")
+                do {
+                    _ = try await node.waitForLine(startingWith: "ready")
+                } catch {
+                    node.stop()
+                    throw error
+                }
+                return RPCPeers(netd: netd, netdSocket: netdSocket, redis: redis, redisSocket: redisSocket, node: node, nodeSocket: nodeSocket)
+            } catch {
+                redis.stop()
+                throw error
+            }
+        } catch {
+            netd.stop()
+            throw error
+        }
+    }
+
+    func stop() {
+        node.stop()
+        redis.stop()
+        netd.stop()
+    }
+}
