@@ -23,7 +23,7 @@ extension ConnectionManager {
         record.remotePort = params.port
         record.remotePath = params.path
         record.label = params.label
-        let sequence = history.enqueue(.insert(record))
+        let sequence = ledger.opened(record)
         let target = params.path ?? "\(host ?? "localhost"):\(params.port ?? 0)"
 
         // The handler is made first, on the loop the channel will use, so that a connection that
@@ -47,13 +47,7 @@ extension ConnectionManager {
             releasePlace(for: owner.uid)
             let failure = (error as? LookupFailure).map { SocketFailure(code: $0.code, message: $0.message) }
                 ?? SocketErrors.failure(error, syscall: "connect")
-            let now = Self.now()
-            history.enqueue(.update(id: id, .init(state: SocketState.closed.rawValue, closedAt: now, errorCode: failure.code, errorMessage: failure.message)))
-            history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "error", detail: Self.json(["code": .string(failure.code), "message": .string(failure.message)]))))
-            history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "close", detail: Self.json(["hadError": .bool(true)]))))
-            events.publish(type: "error", id: id, owner: owner, at: now, fields: ["error": .object(["code": .string(failure.code), "message": .string(failure.message)])])
-            events.publish(type: "close", id: id, owner: owner, at: now, fields: ["hadError": .bool(true)])
-            await history.waitUntilCommitted(sequence)
+            await ledger.committed(max(sequence, ledger.connectFailed(id, owner: owner, failure)))
             throw SocketErrors.response(failure, id: id, target: target)
         }
 
@@ -66,13 +60,7 @@ extension ConnectionManager {
         if params.keepAlive == true, let delay = params.keepAliveInitialDelayMs {
             try? await socket.setOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), max(1, delay / 1000))
         }
-        let now = Self.now()
-        history.enqueue(.update(id: id, .init(
-            state: SocketState.open.rawValue, localAddress: local?.address, localPort: local?.port, localPath: local?.path,
-            remoteAddress: remote?.address, remotePort: remote?.port, remotePath: remote?.path, lastActivityAt: now)))
-        let last = history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "connect", detail: nil)))
-        events.publish(type: "connect", id: id, owner: owner, at: now)
-        await history.waitUntilCommitted(last)
+        await ledger.committed(ledger.connected(id, owner: owner, local: local, remote: remote))
         return await socket.info()
     }
 

@@ -32,12 +32,12 @@ public final class ConnectionManager: Sendable {
         var closedOrder: [Int64] = []
     }
 
-    let history: HistoryWriter
+    /// What happens to sockets and servers, as history and events.
+    let ledger: Ledger
     let store: HistoryStore
     let limits: Limits
     let logger: Logger
     let group: any EventLoopGroup
-    let events: EventHub
     /// The next id and the latest opening time given out, together (see ``allocate()``).
     private let allocation: Mutex<(next: Int64, latest: Date)>
     private let registry = Mutex(Registry())
@@ -46,8 +46,7 @@ public final class ConnectionManager: Sendable {
 
     init(store: HistoryStore, history: HistoryWriter, events: EventHub, limits: Limits, logger: Logger) throws {
         self.store = store
-        self.history = history
-        self.events = events
+        self.ledger = Ledger(history: history, events: events)
         self.limits = limits
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup.singleton
@@ -67,8 +66,6 @@ public final class ConnectionManager: Sendable {
         }
         return (id, Timestamp.format(date))
     }
-
-    static func now() -> String { Timestamp.format(Date()) }
 
     // MARK: Counts
 
@@ -193,7 +190,7 @@ public final class ConnectionManager: Sendable {
         guard let socket else { return }
         releasePlace(for: owner.uid)
         if let serverID, let server = registry.withLock({ $0.servers[serverID] }) { server.connectionClosed() }
-        socket.markClosed(at: Self.now())
+        socket.markClosed(at: Ledger.now())
         for id in evicted { forget(id) }
     }
 
@@ -237,41 +234,23 @@ public final class ConnectionManager: Sendable {
     }
 
     private func handle(_ signal: SocketSignal, id: Int64, owner: Owner, serverID: Int64?) {
-        let now = Self.now()
         switch signal {
-        case .data(let bytes, let read, let written):
-            history.counters(id: id, read: read, written: written, at: now)
-            events.publish(type: "data", id: id, owner: owner, at: now, fields: ["bytes": .integer(Int64(bytes))])
-        case .wrote(let read, let written):
-            history.counters(id: id, read: read, written: written, at: now)
-        case .peerEnded:
-            history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "end", detail: nil)))
-            events.publish(type: "end", id: id, owner: owner, at: now)
-        case .failed(let failure):
-            history.enqueue(.update(id: id, .init(errorCode: failure.code, errorMessage: failure.message)))
-            history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "error", detail: Self.json(["code": .string(failure.code), "message": .string(failure.message)]))))
-            events.publish(type: "error", id: id, owner: owner, at: now, fields: ["error": .object(["code": .string(failure.code), "message": .string(failure.message)])])
-        case .idle:
-            events.publish(type: "timeout", id: id, owner: owner, at: now)
+        case .data(let bytes, let read, let written): ledger.data(id, owner: owner, bytes: bytes, read: read, written: written)
+        case .wrote(let read, let written): ledger.wrote(id, read: read, written: written)
+        case .peerEnded: ledger.peerEnded(id, owner: owner)
+        case .failed(let failure): ledger.failed(id, owner: owner, failure)
+        case .idle: ledger.idle(id, owner: owner)
         case .closed(let hadError, let read, let written):
-            history.enqueue(.update(id: id, .init(state: SocketState.closed.rawValue, closedAt: now, lastActivityAt: now, bytesRead: read, bytesWritten: written)))
-            history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "close", detail: Self.json(["hadError": .bool(hadError)]))))
-            events.publish(type: "close", id: id, owner: owner, at: now, fields: ["hadError": .bool(hadError)])
+            ledger.closed(id, owner: owner, hadError: hadError, read: read, written: written)
             socketClosed(id, owner: owner, serverID: serverID)
         }
     }
 
-    static func json(_ object: [String: JSONValue]) -> String {
-        (try? String(decoding: JSONCoding.encoder().encode(JSONValue.object(object)), as: UTF8.self)) ?? "{}"
-    }
-
     /// Stops a server listening and records it; nothing happens if it was closed already.
     func close(_ server: ManagedServer) async {
-        let now = Self.now()
+        let now = Ledger.now()
         guard await server.close(at: now) else { return }
-        history.enqueue(.update(id: server.id, .init(state: ServerState.closed.rawValue, closedAt: now, accepted: server.acceptedCount)))
-        history.enqueue(.event(EventRecord(connectionID: server.id, at: now, type: "close", detail: Self.json(["hadError": .bool(false)]))))
-        events.publish(type: "close", id: server.id, owner: server.owner, at: now, fields: ["hadError": .bool(false)])
+        ledger.serverClosed(server.id, owner: server.owner, accepted: server.acceptedCount, at: now)
     }
 
     // MARK: Shutdown

@@ -42,19 +42,15 @@ extension ConnectionManager {
                 else if let lookup = error as? LookupFailure { SocketFailure(code: lookup.code, message: lookup.message) }
                 else { SocketErrors.failure(error, syscall: "listen") }
             record.state = ServerState.closed.rawValue
-            record.closedAt = Self.now()
+            record.closedAt = Ledger.now()
             record.errorCode = failure.code
             record.errorMessage = failure.message
-            history.enqueue(.insert(record))
-            let last = history.enqueue(.event(EventRecord(connectionID: id, at: record.closedAt!, type: "error", detail: Self.json(["code": .string(failure.code), "message": .string(failure.message)]))))
-            await history.waitUntilCommitted(last)
+            ledger.opened(record)
+            await ledger.committed(ledger.failed(id, owner: owner, failure))
             throw SocketErrors.response(failure, id: id, target: target)
         }
         register(server)
-        history.enqueue(.insert(record))
-        let last = history.enqueue(.event(EventRecord(connectionID: id, at: server.openedAt, type: "listening", detail: nil)))
-        events.publish(type: "listening", id: id, owner: owner, at: server.openedAt)
-        await history.waitUntilCommitted(last)
+        await ledger.committed(ledger.listening(record))
         return server.info()
     }
 
@@ -144,9 +140,7 @@ extension ConnectionManager {
         record.remotePort = remote?.port
         record.remotePath = remote?.path
         record.lastActivityAt = now
-        let sequence = history.enqueue(.insert(record))
-        history.enqueue(.event(EventRecord(connectionID: server.id, at: now, type: "connection", detail: Self.json(["socket": .integer(id)]))))
-        history.enqueue(.update(id: server.id, .init(accepted: server.acceptedCount)))
+        let sequence = ledger.accepted(record, by: server.id, owner: owner, total: server.acceptedCount)
         return child.eventLoop.makeCompletedFuture {
             try child.pipeline.syncOperations.addHandler(handler)
             let socket = ManagedSocket(
@@ -154,7 +148,7 @@ extension ConnectionManager {
                 openedAt: now, local: local, remote: remote, channel: child,
                 handler: NIOLoopBound(handler, eventLoop: child.eventLoop), recordSequence: sequence)
             self.register(socket)
-            self.events.publish(type: "connection", id: server.id, owner: owner, at: now, fields: ["socket": .integer(id)])
+            self.ledger.announceConnection(server: server.id, socket: id, owner: owner, at: now)
             server.deliver(socket)
         }
     }

@@ -15,7 +15,7 @@ struct ServerMethods: Sendable {
                 return ServerAcceptMethod.Result(socket: nil)
             }
             // Its record exists before the call that hands it out returns.
-            await manager.history.waitUntilCommitted(socket.recordSequence)
+            await manager.ledger.committed(socket.recordSequence)
             return ServerAcceptMethod.Result(socket: await socket.info())
         }
         table.on(ServerCloseMethod.self) { params, context in

@@ -1,0 +1,125 @@
+import Foundation
+import NetdProtocol
+import NetdStore
+
+/// Turns what happens to a socket or server into its history change and its event, in one call
+/// each, so that a record and the events subscribers see never disagree. Every call queues (the
+/// history writer is off the data path) and returns the sequence number of the last change, for
+/// ``committed(_:)``.
+final class Ledger: Sendable {
+    let history: HistoryWriter
+    let events: EventHub
+
+    init(history: HistoryWriter, events: EventHub) {
+        self.history = history
+        self.events = events
+    }
+
+    static func now() -> String { Timestamp.format(Date()) }
+
+    /// Returns once the change is in the database, or soon (``HistoryWriter/waitUntilCommitted(_:atMost:)``).
+    func committed(_ sequence: UInt64) async {
+        await history.waitUntilCommitted(sequence)
+    }
+
+    // MARK: Opening
+
+    /// A new record (a socket being opened, an accepted socket, a server or a failed listen).
+    @discardableResult
+    func opened(_ record: ConnectionRecord) -> UInt64 {
+        history.enqueue(.insert(record))
+    }
+
+    /// A client socket connected: its addresses, and `connect`.
+    func connected(_ id: Int64, owner: Owner, local: Endpoint?, remote: Endpoint?) -> UInt64 {
+        let now = Self.now()
+        history.enqueue(.update(id: id, .init(
+            state: SocketState.open.rawValue, localAddress: local?.address, localPort: local?.port, localPath: local?.path,
+            remoteAddress: remote?.address, remotePort: remote?.port, remotePath: remote?.path, lastActivityAt: now)))
+        events.publish(type: "connect", id: id, owner: owner, at: now)
+        return history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "connect", detail: nil)))
+    }
+
+    /// A server listens.
+    func listening(_ record: ConnectionRecord) -> UInt64 {
+        history.enqueue(.insert(record))
+        events.publish(type: "listening", id: record.id, owner: record.owner, at: record.openedAt)
+        return history.enqueue(.event(EventRecord(connectionID: record.id, at: record.openedAt, type: "listening", detail: nil)))
+    }
+
+    /// A server accepted `socket` (its record, already built): `connection` on the server.
+    func accepted(_ record: ConnectionRecord, by server: Int64, owner: Owner, total: Int64) -> UInt64 {
+        let sequence = history.enqueue(.insert(record))
+        history.enqueue(.event(EventRecord(connectionID: server, at: record.openedAt, type: "connection", detail: Self.json(["socket": .integer(record.id)]))))
+        history.enqueue(.update(id: server, .init(accepted: total)))
+        return sequence
+    }
+
+    /// Tells subscribers of the server that it accepted `socket` (once the socket is registered).
+    func announceConnection(server: Int64, socket: Int64, owner: Owner, at time: String) {
+        events.publish(type: "connection", id: server, owner: owner, at: time, fields: ["socket": .integer(socket)])
+    }
+
+    // MARK: Traffic
+
+    /// Bytes arrived; the counts reach the database within a second.
+    func data(_ id: Int64, owner: Owner, bytes: Int, read: Int64, written: Int64) {
+        let now = Self.now()
+        history.counters(id: id, read: read, written: written, at: now)
+        events.publish(type: "data", id: id, owner: owner, at: now, fields: ["bytes": .integer(Int64(bytes))])
+    }
+
+    /// Bytes went out; only the counts change.
+    func wrote(_ id: Int64, read: Int64, written: Int64) {
+        history.counters(id: id, read: read, written: written, at: Self.now())
+    }
+
+    func peerEnded(_ id: Int64, owner: Owner) {
+        let now = Self.now()
+        history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "end", detail: nil)))
+        events.publish(type: "end", id: id, owner: owner, at: now)
+    }
+
+    func idle(_ id: Int64, owner: Owner) {
+        events.publish(type: "timeout", id: id, owner: owner, at: Self.now())
+    }
+
+    // MARK: Ending
+
+    /// A socket or server failed: the error on its record, an `error` event.
+    @discardableResult
+    func failed(_ id: Int64, owner: Owner, _ failure: SocketFailure) -> UInt64 {
+        let now = Self.now()
+        history.enqueue(.update(id: id, .init(errorCode: failure.code, errorMessage: failure.message)))
+        let error: [String: JSONValue] = ["code": .string(failure.code), "message": .string(failure.message)]
+        events.publish(type: "error", id: id, owner: owner, at: now, fields: ["error": .object(error)])
+        return history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "error", detail: Self.json(error))))
+    }
+
+    /// A socket closed, with its final counts: `close`.
+    @discardableResult
+    func closed(_ id: Int64, owner: Owner, hadError: Bool, read: Int64 = 0, written: Int64 = 0) -> UInt64 {
+        let now = Self.now()
+        history.enqueue(.update(id: id, .init(state: SocketState.closed.rawValue, closedAt: now, lastActivityAt: now, bytesRead: read, bytesWritten: written)))
+        events.publish(type: "close", id: id, owner: owner, at: now, fields: ["hadError": .bool(hadError)])
+        return history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "close", detail: Self.json(["hadError": .bool(hadError)]))))
+    }
+
+    /// A connect that never got through: the error, then `close`.
+    func connectFailed(_ id: Int64, owner: Owner, _ failure: SocketFailure) -> UInt64 {
+        failed(id, owner: owner, failure)
+        return closed(id, owner: owner, hadError: true)
+    }
+
+    /// A server stopped listening.
+    func serverClosed(_ id: Int64, owner: Owner, accepted: Int64, at time: String) {
+        history.enqueue(.update(id: id, .init(state: ServerState.closed.rawValue, closedAt: time, accepted: accepted)))
+        history.enqueue(.event(EventRecord(connectionID: id, at: time, type: "close", detail: Self.json(["hadError": .bool(false)]))))
+        events.publish(type: "close", id: id, owner: owner, at: time, fields: ["hadError": .bool(false)])
+    }
+
+    /// An event's `detail` as stored: compact JSON.
+    static func json(_ object: [String: JSONValue]) -> String {
+        (try? String(decoding: JSONCoding.encoder().encode(JSONValue.object(object)), as: UTF8.self)) ?? "{}"
+    }
+}
