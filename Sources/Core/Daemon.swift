@@ -49,7 +49,7 @@ public final class Daemon: Sendable {
             socketPath: configuration.socketPath,
             databasePath: configuration.databasePath,
             counts: {
-                let (sockets, servers) = manager.counts
+                let (sockets, servers) = manager.registry.counts
                 return (sockets: sockets, servers: servers, clients: clients.count)
             },
             history: {
@@ -143,7 +143,7 @@ struct RetentionService: Service {
             let cutoff = Date().addingTimeInterval(-Double(retain.components.seconds) - Double(retain.components.attoseconds) / 1e18)
             do {
                 let deleted = try await store.prune(closedBefore: Timestamp.format(cutoff))
-                await manager.forgetPruned(closedBefore: Timestamp.format(cutoff), ownerUID: nil)
+                await manager.registry.forgetPruned(closedBefore: Timestamp.format(cutoff), ownerUID: nil)
                 if deleted > 0 {
                     logger.info("pruned history by --retain", metadata: ["history.deleted": "\(deleted)"])
                 }

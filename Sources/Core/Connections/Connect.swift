@@ -14,7 +14,7 @@ extension ConnectionManager {
         let owner = Owner(uid: context.peer.uid, pid: context.peer.pid)
         if let path = params.path { try CallerAccess.checkConnect(path, for: context) }
         if let localPort = params.localPort { try CallerAccess.checkPort(localPort, for: context) }
-        try reservePlace(for: owner.uid)
+        try registry.reservePlace(for: owner.uid)
         let (id, openedAt) = allocate()
         let kind: Kind = params.path == nil ? .tcp : .unix
         let host = params.path == nil ? (params.host ?? "localhost") : nil
@@ -37,14 +37,14 @@ extension ConnectionManager {
             let make: @Sendable () -> NIOLoopBound<SocketHandler> = { NIOLoopBound(SocketHandler(limit: limit, allowHalfOpen: allowHalfOpen, signal: signal), eventLoop: loop) }
             handler = loop.inEventLoop ? make() : try await loop.submit(make).get()
         } catch {
-            releasePlace(for: owner.uid)
+            registry.releasePlace(for: owner.uid)
             throw NetdError.internalFailure("cannot prepare the socket: \(error)")
         }
         let channel: any Channel
         do {
             channel = try await open(params, host: host, loop: loop, handler: handler)
         } catch {
-            releasePlace(for: owner.uid)
+            registry.releasePlace(for: owner.uid)
             let failure = (error as? LookupFailure).map { SocketFailure(code: $0.code, message: $0.message) }
                 ?? SocketErrors.failure(error, syscall: "connect")
             await ledger.committed(max(sequence, ledger.connectFailed(id, owner: owner, failure)))
@@ -56,7 +56,7 @@ extension ConnectionManager {
         let socket = ManagedSocket(
             id: id, role: .client, kind: kind, owner: owner, host: host, serverID: nil, label: params.label,
             openedAt: openedAt, local: local, remote: remote, channel: channel, handler: handler, recordSequence: sequence)
-        register(socket)
+        registry.register(socket)
         if params.keepAlive == true, let delay = params.keepAliveInitialDelayMs {
             try? await socket.setOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), max(1, delay / 1000))
         }

@@ -21,17 +21,6 @@ public final class ConnectionManager: Sendable {
         public init() {}
     }
 
-    private struct Registry {
-        var sockets: [Int64: ManagedSocket] = [:]
-        var servers: [Int64: ManagedServer] = [:]
-        var liveSockets = 0
-        var livePerUser: [UInt32: Int] = [:]
-        /// Sockets whose close was seen before they were registered.
-        var closedEarly: Set<Int64> = []
-        /// Closed sockets by id, so that they can be released; oldest first.
-        var closedOrder: [Int64] = []
-    }
-
     /// What happens to sockets and servers, as history and events.
     let ledger: Ledger
     let store: HistoryStore
@@ -40,14 +29,14 @@ public final class ConnectionManager: Sendable {
     let group: any EventLoopGroup
     /// The next id and the latest opening time given out, together (see ``allocate()``).
     private let allocation: Mutex<(next: Int64, latest: Date)>
-    private let registry = Mutex(Registry())
-    /// Closed sockets kept in memory for `socket.get`; older ones are answered from the database.
-    private let closedKept = 4096
+    /// The sockets and servers held, with their owners and the limits on them.
+    let registry: SocketRegistry
 
     init(store: HistoryStore, history: HistoryWriter, events: EventHub, limits: Limits, logger: Logger) throws {
         self.store = store
         self.ledger = Ledger(history: history, events: events)
         self.limits = limits
+        self.registry = SocketRegistry(socketsPerUser: limits.socketsPerUser)
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup.singleton
         let latest = try store.latestOpening().flatMap(Timestamp.parse) ?? .distantPast
@@ -67,35 +56,6 @@ public final class ConnectionManager: Sendable {
         return (id, Timestamp.format(date))
     }
 
-    // MARK: Counts
-
-    /// Live sockets and listening servers, across all users.
-    var counts: (sockets: Int, servers: Int) {
-        registry.withLock { registry in
-            (registry.liveSockets, registry.servers.values.filter { !$0.isClosed }.count)
-        }
-    }
-
-    // MARK: Ownership
-
-    private func visible(_ owner: Owner, to context: RequestContext) -> Bool {
-        context.isAdmin || owner.uid == context.peer.uid
-    }
-
-    func socket(_ id: Int64, for context: RequestContext) throws(NetdError) -> ManagedSocket {
-        guard let socket = registry.withLock({ $0.sockets[id] }), visible(socket.owner, to: context) else {
-            throw NetdError.notFound("no socket \(id)")
-        }
-        return socket
-    }
-
-    func server(_ id: Int64, for context: RequestContext) throws(NetdError) -> ManagedServer {
-        guard let server = registry.withLock({ $0.servers[id] }), visible(server.owner, to: context) else {
-            throw NetdError.notFound("no server \(id)")
-        }
-        return server
-    }
-
     /// A socket that is no longer held in memory, from the history database.
     func archivedSocket(_ id: Int64, for context: RequestContext) async throws(NetdError) -> SocketInfo {
         guard case .socket(let socket) = try await historyRecord(id, for: context) else {
@@ -107,7 +67,7 @@ public final class ConnectionManager: Sendable {
     /// A record of history in the API's shape, as it is now: from memory while netd holds it
     /// (exact counts), else from the database. -32001 if it never existed or is not the caller's.
     func historyRecord(_ id: Int64, for context: RequestContext) async throws(NetdError) -> HistoryRecord {
-        if let held = await heldRecord(id), visible(held.owner, to: context) { return held.record }
+        if let held = await heldRecord(id), SocketRegistry.visible(held.owner, to: context) { return held.record }
         let record: ConnectionRecord?
         do {
             record = try await store.record(id: id)
@@ -122,108 +82,10 @@ public final class ConnectionManager: Sendable {
 
     /// The socket or server with this id if netd still holds it, in the API's shape.
     func heldRecord(_ id: Int64) async -> (record: HistoryRecord, owner: Owner)? {
-        let (socket, server) = registry.withLock { ($0.sockets[id], $0.servers[id]) }
+        let (socket, server) = registry.held(id)
         if let socket { return (.socket(await socket.info()), socket.owner) }
         if let server { return (.server(server.info()), server.owner) }
         return nil
-    }
-
-    func sockets(for context: RequestContext) -> [ManagedSocket] {
-        registry.withLock { Array($0.sockets.values) }.filter { visible($0.owner, to: context) }.sorted { $0.id < $1.id }
-    }
-
-    func servers(for context: RequestContext) -> [ManagedServer] {
-        registry.withLock { Array($0.servers.values) }.filter { visible($0.owner, to: context) }.sorted { $0.id < $1.id }
-    }
-
-    // MARK: Registration
-
-    /// Takes one of a user's live-socket places; -32007 when they have none left.
-    func reservePlace(for uid: UInt32) throws(NetdError) {
-        let granted = registry.withLock { registry in
-            let held = registry.livePerUser[uid, default: 0]
-            guard held < limits.socketsPerUser else { return false }
-            registry.livePerUser[uid] = held + 1
-            registry.liveSockets += 1
-            return true
-        }
-        guard granted else {
-            throw NetdError.limit(code: "EMFILE", "user \(uid) holds \(limits.socketsPerUser) sockets already (--max-sockets-per-user)")
-        }
-    }
-
-    func releasePlace(for uid: UInt32) {
-        registry.withLock { registry in
-            registry.livePerUser[uid, default: 1] -= 1
-            if registry.livePerUser[uid] == 0 { registry.livePerUser[uid] = nil }
-            registry.liveSockets -= 1
-        }
-    }
-
-    func register(_ socket: ManagedSocket) {
-        let closedAlready = registry.withLock { registry in
-            registry.sockets[socket.id] = socket
-            return registry.closedEarly.remove(socket.id) != nil
-        }
-        if closedAlready { socketClosed(socket.id, owner: socket.owner, serverID: socket.serverID) }
-    }
-
-    func register(_ server: ManagedServer) {
-        registry.withLock { $0.servers[server.id] = server }
-    }
-
-    /// Releases the socket's place, and keeps only the newest closed sockets in memory.
-    private func socketClosed(_ id: Int64, owner: Owner, serverID: Int64?) {
-        let (socket, evicted): (ManagedSocket?, [Int64]) = registry.withLock { registry in
-            guard let socket = registry.sockets[id] else {
-                registry.closedEarly.insert(id)
-                return (nil, [])
-            }
-            registry.closedOrder.append(id)
-            var evicted: [Int64] = []
-            if registry.closedOrder.count > closedKept {
-                evicted = Array(registry.closedOrder.prefix(registry.closedOrder.count - closedKept))
-                registry.closedOrder.removeFirst(evicted.count)
-            }
-            return (socket, evicted)
-        }
-        guard let socket else { return }
-        releasePlace(for: owner.uid)
-        if let serverID, let server = registry.withLock({ $0.servers[serverID] }) { server.connectionClosed() }
-        socket.markClosed(at: Ledger.now())
-        for id in evicted { forget(id) }
-    }
-
-    /// Drops an old closed socket from memory once nothing is left to read; `socket.get` then reads history.
-    private func forget(_ id: Int64) {
-        guard let socket = registry.withLock({ $0.sockets[id] }) else { return }
-        Task {
-            if await socket.isDrainedAndClosed() {
-                _ = registry.withLock { $0.sockets.removeValue(forKey: id) }
-            }
-        }
-    }
-
-    /// Drops from memory the closed sockets and servers whose records `history.prune` (or
-    /// `--retain`) deleted, so that they are gone everywhere: -32001 from then on. A closed socket
-    /// that still holds unread bytes stays until they are read.
-    func forgetPruned(closedBefore cutoff: String, ownerUID: UInt32?) async {
-        let (sockets, servers) = registry.withLock { registry in
-            (
-                registry.sockets.values.filter { socket in
-                    (ownerUID.map { socket.owner.uid == $0 } ?? true) && socket.closedTime.map { $0 < cutoff } == true
-                },
-                registry.servers.values.filter { server in
-                    (ownerUID.map { server.owner.uid == $0 } ?? true) && server.info().closedAt.map { $0 < cutoff } == true
-                }
-            )
-        }
-        var drained: [Int64] = []
-        for socket in sockets where await socket.isDrainedAndClosed() { drained.append(socket.id) }
-        registry.withLock { registry in
-            for id in drained { registry.sockets[id] = nil }
-            for server in servers { registry.servers[server.id] = nil }
-        }
     }
 
     // MARK: Signals from sockets
@@ -242,7 +104,7 @@ public final class ConnectionManager: Sendable {
         case .idle: ledger.idle(id, owner: owner)
         case .closed(let hadError, let read, let written):
             ledger.closed(id, owner: owner, hadError: hadError, read: read, written: written)
-            socketClosed(id, owner: owner, serverID: serverID)
+            registry.socketClosed(id, owner: owner, serverID: serverID)
         }
     }
 
@@ -257,7 +119,7 @@ public final class ConnectionManager: Sendable {
 
     /// Closes every socket and server, for netd's shutdown; their records close as usual.
     func closeAll() async {
-        let (sockets, servers) = registry.withLock { (Array($0.sockets.values), Array($0.servers.values)) }
+        let (sockets, servers) = registry.all()
         for server in servers { await close(server) }
         for socket in sockets { socket.closeNow() }
         for socket in sockets { try? await socket.channel.closeFuture.get() }

@@ -49,7 +49,7 @@ extension ConnectionManager {
             await ledger.committed(ledger.failed(id, owner: owner, failure))
             throw SocketErrors.response(failure, id: id, target: target)
         }
-        register(server)
+        registry.register(server)
         await ledger.committed(ledger.listening(record))
         return server.info()
     }
@@ -119,7 +119,7 @@ extension ConnectionManager {
         }
         let owner = server.owner
         do {
-            try reservePlace(for: owner.uid)
+            try registry.reservePlace(for: owner.uid)
         } catch {
             server.connectionClosed()
             server.dropUnclaimed()
@@ -147,7 +147,7 @@ extension ConnectionManager {
                 id: id, role: .accepted, kind: server.kind, owner: owner, host: nil, serverID: server.id, label: server.label,
                 openedAt: now, local: local, remote: remote, channel: child,
                 handler: NIOLoopBound(handler, eventLoop: child.eventLoop), recordSequence: sequence)
-            self.register(socket)
+            self.registry.register(socket)
             self.ledger.announceConnection(server: server.id, socket: id, owner: owner, at: now)
             server.deliver(socket)
         }

@@ -47,7 +47,7 @@ struct HistoryMethods: Sendable {
             do {
                 let owner = context.isAdmin ? nil : context.peer.uid
                 let deleted = try await store.prune(closedBefore: before, ownerUID: owner)
-                await manager.forgetPruned(closedBefore: before, ownerUID: owner)
+                await manager.registry.forgetPruned(closedBefore: before, ownerUID: owner)
                 if deleted > 0 {
                     context.logger.info("pruned history", metadata: ["history.deleted": "\(deleted)", "history.before": "\(before)"])
                 }

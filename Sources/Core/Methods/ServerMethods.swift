@@ -10,7 +10,7 @@ struct ServerMethods: Sendable {
             try await manager.listen(params, context: context)
         }
         table.on(ServerAcceptMethod.self) { params, context in
-            let server = try manager.server(params.id, for: context)
+            let server = try manager.registry.server(params.id, for: context)
             guard let socket = await server.claim(wait: .milliseconds(params.waitMs ?? 0)) else {
                 return ServerAcceptMethod.Result(socket: nil)
             }
@@ -19,20 +19,20 @@ struct ServerMethods: Sendable {
             return ServerAcceptMethod.Result(socket: await socket.info())
         }
         table.on(ServerCloseMethod.self) { params, context in
-            let server = try manager.server(params.id, for: context)
+            let server = try manager.registry.server(params.id, for: context)
             await manager.close(server)
             if params.closeConnections == true {
-                for socket in manager.sockets(for: context) where socket.serverID == server.id {
+                for socket in manager.registry.sockets(for: context) where socket.serverID == server.id {
                     await socket.close(reset: false)
                 }
             }
             return server.info()
         }
         table.on(ServerGetMethod.self) { params, context in
-            try manager.server(params.id, for: context).info()
+            try manager.registry.server(params.id, for: context).info()
         }
         table.on(ServerListMethod.self) { params, context in
-            let servers = manager.servers(for: context).map { $0.info() }.filter { info in
+            let servers = manager.registry.servers(for: context).map { $0.info() }.filter { info in
                 (params.kind.map { info.kind == $0 } ?? true)
                     && (params.state.map { info.state.rawValue == $0 } ?? true)
                     && (params.label.map { info.label == $0 } ?? true)

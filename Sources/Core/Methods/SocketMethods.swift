@@ -11,30 +11,30 @@ struct SocketMethods: Sendable {
             try await manager.connect(params, context: context)
         }
         table.on(SocketWriteMethod.self) { params, context -> Answer<SocketWriteMethod.Result> in
-            let socket = try manager.socket(params.id, for: context)
+            let socket = try manager.registry.socket(params.id, for: context)
             let bytes = try ByteCoding.decode(params.data, params.encoding ?? .utf8)
             return .future(socket.writeFuture(bytes).map(SocketWriteMethod.Result.init(bytes:)))
         }
         table.on(SocketReadMethod.self) { params, context -> Answer<SocketReadMethod.Result> in
-            let socket = try manager.socket(params.id, for: context)
+            let socket = try manager.registry.socket(params.id, for: context)
             let (maxBytes, encoding, waitMs) = (params.maxBytes ?? 65536, params.encoding ?? .utf8, params.waitMs ?? 0)
             // What is buffered is answered at once; only a read that waits for bytes suspends.
             if let ready = try socket.readNow(maxBytes: maxBytes, encoding: encoding, wait: waitMs > 0) { return .now(ready) }
             return .task { try await socket.read(maxBytes: maxBytes, encoding: encoding, wait: .milliseconds(waitMs)) }
         }
         table.on(SocketEndMethod.self) { params, context in
-            let socket = try manager.socket(params.id, for: context)
+            let socket = try manager.registry.socket(params.id, for: context)
             let bytes = try params.data.map { data throws(NetdError) in try ByteCoding.decode(data, params.encoding ?? .utf8) }
             try await socket.end(bytes)
             return await socket.info()
         }
         table.on(SocketCloseMethod.self) { params, context in
-            let socket = try manager.socket(params.id, for: context)
+            let socket = try manager.registry.socket(params.id, for: context)
             await socket.close(reset: params.reset ?? false)
             return await socket.info()
         }
         table.on(SocketConfigureMethod.self) { params, context in
-            let socket = try manager.socket(params.id, for: context)
+            let socket = try manager.registry.socket(params.id, for: context)
             if socket.kind == .tcp {
                 if let noDelay = params.noDelay { try await socket.setOption(.tcpOption(.tcp_nodelay), noDelay ? 1 : 0) }
                 if let keepAlive = params.keepAlive { try await socket.setOption(.socketOption(.so_keepalive), keepAlive ? 1 : 0) }
@@ -49,7 +49,7 @@ struct SocketMethods: Sendable {
         }
         table.on(SocketGetMethod.self) { params, context -> Answer<SocketInfo> in
             do {
-                return try manager.socket(params.id, for: context).infoAnswer()
+                return try manager.registry.socket(params.id, for: context).infoAnswer()
             } catch NetdError.notFound {
                 // Closed long ago and no longer held in memory: history has it.
                 return .task { try await manager.archivedSocket(params.id, for: context) }
@@ -57,7 +57,7 @@ struct SocketMethods: Sendable {
         }
         table.on(SocketListMethod.self) { params, context in
             var sockets: [SocketInfo] = []
-            for socket in manager.sockets(for: context) {
+            for socket in manager.registry.sockets(for: context) {
                 if let role = params.role, socket.role != role { continue }
                 if let kind = params.kind, socket.kind != kind { continue }
                 if let server = params.server, socket.serverID != server { continue }
