@@ -301,4 +301,35 @@ struct PartOneFixesTests {
             }
         }
     }
+
+    /// Pipelined writes leave together at the end of the read that brought them, in order, each
+    /// answered once its bytes are with the kernel; an end right behind them comes after them.
+    @Test func pipelinedWritesArriveInOrderAndBeforeTheEnd() async throws {
+        let peer = try await Peer.start(.sink)
+        defer { Task { await peer.close() } }
+        try await withRunningDaemon { netd in
+            try await withRawConnection(netd.socketPath) { raw in
+                let socket = try #require(try await Self.call(raw, "socket.connect", #"{"host":"127.0.0.1","port":\#(peer.port)}"#)["result"]?["id"]?.integerValue)
+                var lines = ""
+                var expected = ""
+                for index in 0..<200 {
+                    let chunk = "chunk \(index);"
+                    expected += chunk
+                    lines += #"{"jsonrpc":"2.0","id":\#(index),"method":"socket.write","params":{"id":\#(socket),"data":"\#(chunk)"}}"# + "\n"
+                }
+                lines += #"{"jsonrpc":"2.0","id":"end","method":"socket.end","params":{"id":\#(socket)}}"# + "\n"
+                try await raw.send(bytes: Array(lines.utf8))
+                var answered: Set<Int64> = []
+                for _ in 0...200 {
+                    let answer = try await raw.json()
+                    if answer["id"] == .string("end") { continue }
+                    #expect(answer["result"]?["bytes"]?.integerValue == Int64(("chunk \(answer["id"]?.integerValue ?? -1);").utf8.count), "\(answer)")
+                    answered.insert(answer["id"]?.integerValue ?? -1)
+                }
+                #expect(answered == Set(0..<200))
+                #expect(await eventually { peer.halfClosed.withLock { $0 } == 1 })
+                #expect(String(decoding: peer.received.withLock { $0 }, as: UTF8.self) == expected)
+            }
+        }
+    }
 }

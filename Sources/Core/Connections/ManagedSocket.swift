@@ -99,14 +99,28 @@ final class ManagedSocket: Sendable {
     }
 
     /// `socket.write` as a future: complete once the bytes are with the kernel.
-    func writeFuture(_ bytes: [UInt8]) -> EventLoopFuture<Int> {
+    ///
+    /// - Parameter flushes: the caller's deferred flushes: on the socket's own loop, while a read
+    ///   of requests is served, the write waits for the end of that read and leaves with the others.
+    func writeFuture(_ bytes: [UInt8], flushes: NIOLoopBound<DeferredFlushes>? = nil) -> EventLoopFuture<Int> {
         let id = self.id
         let handler = self.handler
         let loop = channel.eventLoop
+        let channel = self.channel
         let write: @Sendable () -> EventLoopFuture<Int> = {
-            do { return try handler.value.write(bytes, id: id) } catch { return loop.makeFailedFuture(error) }
+            do { return try handler.value.write(bytes, id: id, flush: true) } catch { return loop.makeFailedFuture(error) }
         }
-        let written = loop.inEventLoop ? write() : loop.flatSubmit(write)
+        let written: EventLoopFuture<Int>
+        if loop.inEventLoop, let flushes, flushes.eventLoop === loop, flushes.value.isOpen {
+            do {
+                written = try handler.value.write(bytes, id: id, flush: false)
+                flushes.value.add(channel)
+            } catch {
+                written = loop.makeFailedFuture(error)
+            }
+        } else {
+            written = loop.inEventLoop ? write() : loop.flatSubmit(write)
+        }
         return written.flatMapErrorThrowing { error in
             if error is NetdError { throw error }
             throw SocketErrors.response(SocketErrors.failure(error, syscall: "write"), id: nil, target: "on socket \(id)")
@@ -171,7 +185,7 @@ final class ManagedSocket: Sendable {
     func write(_ bytes: [UInt8]) async throws(NetdError) -> Int {
         let id = self.id
         do {
-            return try await onLoop { try $0.write(bytes, id: id) }
+            return try await onLoop { try $0.write(bytes, id: id, flush: true) }
         } catch let error as NetdError {
             throw error
         } catch {

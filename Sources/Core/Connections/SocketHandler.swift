@@ -228,13 +228,14 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         for promise in ready { promise.succeed() }
     }
 
-    /// Writes `bytes`; the future completes once they are handed to the kernel.
-    func write(_ bytes: [UInt8], id: Int64) throws(NetdError) -> EventLoopFuture<Int> {
+    /// Writes `bytes`; the future completes once they are handed to the kernel. Without `flush`,
+    /// they go at the channel's next flush (``DeferredFlushes``).
+    func write(_ bytes: [UInt8], id: Int64, flush: Bool) throws(NetdError) -> EventLoopFuture<Int> {
         try checkWritable(id)
         guard let context else { throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed") }
         let count = bytes.count
         let buffer = context.channel.allocator.buffer(bytes: bytes)
-        let written = context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated()
+        let written = (flush ? context.writeAndFlush(wrapOutboundOut(buffer)) : context.write(wrapOutboundOut(buffer))).assumeIsolated()
         // A write that fails closes the channel (NIO does so without an errorCaught).
         written.whenFailure { error in
             if !(error is ChannelError) { self.fail(SocketErrors.failure(error, syscall: "write")) }

@@ -13,7 +13,7 @@ struct SocketMethods: Sendable {
         table.on(SocketWriteMethod.self) { params, context -> Answer<SocketWriteMethod.Result> in
             let socket = try manager.registry.socket(params.id, for: context)
             let bytes = try ByteCoding.decode(params.data, params.encoding ?? .utf8)
-            return .future(socket.writeFuture(bytes).map(SocketWriteMethod.Result.init(bytes:)))
+            return .future(socket.writeFuture(bytes, flushes: context.flushes).map(SocketWriteMethod.Result.init(bytes:)))
         }
         table.on(SocketReadMethod.self) { params, context -> Answer<SocketReadMethod.Result> in
             let socket = try manager.registry.socket(params.id, for: context)

@@ -13,6 +13,8 @@ public struct RequestContext: Sendable {
     /// Writes a notification line to this RPC connection; nil where there is no connection to write to.
     /// It returns once the line is with the kernel, so a subscriber's queue feels a slow reader.
     public var notify: (@Sendable (ByteBuffer) async throws -> Void)?
+    /// Writes to sockets on this connection's loop wait for the end of the current read, then leave together.
+    var flushes: NIOLoopBound<DeferredFlushes>?
 
     /// Root and netd's own user see and touch everything (contract section 3).
     public var isAdmin: Bool { peer.uid == 0 || peer.uid == getuid() }

@@ -40,6 +40,8 @@ final class RPCConnection: ChannelDuplexHandler {
     private var readHeld = false
     /// Notification lines from other threads, written by this handler.
     let outbox: NotificationOutbox
+    /// Sockets written during the current read, flushed when it completes.
+    private let flushes = DeferredFlushes()
 
     /// Requests answered later, by token: their tasks (nil for a future), to cancel at close.
     private var inFlight: [UInt64: Task<Void, Never>?] = [:]
@@ -68,13 +70,17 @@ final class RPCConnection: ChannelDuplexHandler {
 
     /// Starts serving once the caller is known (credentials read, connection admitted).
     func start(_ requestContext: RequestContext) {
+        var requestContext = requestContext
+        requestContext.flushes = NIOLoopBound(flushes, eventLoop: eventLoop)
         self.requestContext = requestContext
         guard let context = channelContext else { return }
         // NIO may have read what came with an early end of input; it is served now.
         if var early = partial {
             partial = nil
             inRead = true
+            flushes.open()
             serveLines(in: &early, context: context)
+            flushes.close()
             inRead = false
             writeAnswers(context: context)
         }
@@ -86,6 +92,8 @@ final class RPCConnection: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
         serveLastLine(context: context)
+        // What the client had asked to write still goes to its sockets.
+        flushes.close()
         answers.bytes.removeAll()
         let waiting = inFlight.values.compactMap { $0 }
         inFlight.removeAll()
@@ -106,6 +114,7 @@ final class RPCConnection: ChannelDuplexHandler {
     private func endInput(context: ChannelHandlerContext) {
         guard !inputEnded else { return }
         serveLastLine(context: context)
+        flushes.close()
         inputEnded = true
         writeAnswers(context: context)
         closeIfDone(context: context)
@@ -128,6 +137,7 @@ final class RPCConnection: ChannelDuplexHandler {
             return
         }
         inRead = true
+        flushes.open()
         if var buffer = partial {
             partial = nil
             buffer.writeBuffer(&incoming)
@@ -138,6 +148,8 @@ final class RPCConnection: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        // The sockets' writes complete in this flush, and their answers join the others.
+        flushes.close()
         inRead = false
         writeAnswers(context: context)
         context.fireChannelReadComplete()
