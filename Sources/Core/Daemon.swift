@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import NetdProtocol
 import NetdStore
 import ServiceLifecycle
@@ -99,6 +100,13 @@ public final class Daemon: Sendable {
         self.configuration = configuration
         self.group = group
         self.store = store
+    }
+
+    /// How many event loops (threads) serve RPC clients and sockets; one per core unless set.
+    ///
+    /// - Important: Call it once, before anything else in the process uses NIO.
+    public static func useEventLoops(_ count: Int) {
+        NIOSingletons.groupLoopCountSuggestion = count
     }
 
     /// Serves until shut down by a signal or ``shutdown()``.

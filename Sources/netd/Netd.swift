@@ -27,6 +27,9 @@ struct Netd: AsyncParsableCommand {
     /// Every default is the configuration's own, defined once there.
     private static let defaults = NetdConfiguration(socketPath: "", databasePath: "")
 
+    @Option(help: "Event loops (threads) serving RPC clients and sockets (default: one per core).")
+    var eventLoops: Int?
+
     @Option(help: "Longest request line in bytes; longer ones get Invalid Request.")
     var maxMessageBytes: Int = Self.defaults.maxMessageBytes
 
@@ -56,6 +59,7 @@ struct Netd: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        if let eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be from 1 to 256") }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
         guard maxClients >= 1 else { throw ValidationError("--max-clients must be at least 1") }
         guard maxRequestsPerClient >= 1 else { throw ValidationError("--max-requests-per-client must be at least 1") }
@@ -73,6 +77,8 @@ struct Netd: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before anything touches NIO's shared event loops.
+        if let eventLoops { Daemon.useEventLoops(eventLoops) }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

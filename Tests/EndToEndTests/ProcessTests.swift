@@ -143,6 +143,25 @@ struct ProcessTests {
         #expect(try await netd.wait().status == 0)
     }
 
+    @Test func eventLoopsSetsHowManyThreadsServe() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        for count in [1, 3] {
+            let socket = folder.path + "/n\(count).sock"
+            let netd = try await startNetdProcess(
+                socket: socket, database: folder.path + "/h\(count).sqlite3", folder: folder.path, extra: ["--event-loops", "\(count)"])
+            let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(netd.pid)/task").compactMap { task in
+                try? String(contentsOfFile: "/proc/\(netd.pid)/task/\(task)/comm", encoding: .utf8)
+            }
+            #expect(threads.filter { $0.hasPrefix("NIO-SGLTN-") }.count == count, "\(threads)")
+            let client = try await NetdClient.connect(socketPath: socket)
+            #expect(try await client.call(PingMethod.self).pong)
+            await client.close()
+            netd.signal(SIGTERM)
+            #expect(try await netd.wait().status == 0)
+        }
+    }
+
     @Test func socatIsAWorkingClient() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
