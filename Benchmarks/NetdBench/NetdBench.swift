@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NetdCore
+import NetdProtocol
 
 /// `netd-bench`: netd's benchmark suite. Every scenario runs from this one command; the table
 /// goes to stdout and the figures, as JSON, to `--json`. See docs/BENCHMARKS.md.
@@ -51,9 +52,7 @@ struct NetdBench: AsyncParsableCommand {
         }
         print(report(measurements))
         if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(measurements).write(to: URL(fileURLWithPath: json))
+            try Data(JSONCoding.encodePretty(measurements)).write(to: URL(fileURLWithPath: json))
         }
     }
 

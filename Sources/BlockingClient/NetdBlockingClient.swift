@@ -67,7 +67,7 @@ public final class NetdBlockingClient {
     private func exchange<P: Encodable & Sendable>(method: String, params: P?) throws -> Data {
         let id = nextID
         nextID += 1
-        var line = try JSONCoding.encoder().encode(RequestMessage(id: .number(id), method: method, params: params))
+        var line = Data(try JSONCoding.encode(RequestMessage(id: .number(id), method: method, params: params)))
         line.append(UInt8(ascii: "\n"))
         try send(line)
         // Answers to other ids (there are none on this connection) and notifications are skipped.

@@ -78,7 +78,7 @@ public final class NetdClient: Sendable {
     /// Sends a notification: netd runs it and never answers.
     public func notify(method: String, params: JSONValue?) async throws {
         let message = RequestMessage(id: nil, method: method, params: params)
-        try await write(try JSONCoding.encoder().encode(message))
+        try await write(Data(try JSONCoding.encode(message)))
     }
 
     /// Closes the connection; calls still waiting fail with ``NetdClientError/connectionClosed``.
@@ -88,7 +88,7 @@ public final class NetdClient: Sendable {
 
     private func exchange<P: Encodable & Sendable>(method: String, params: P?) async throws -> Data {
         let id = RequestID.number(nextID.wrappingAdd(1, ordering: .relaxed).oldValue)
-        let line = try JSONCoding.encoder().encode(RequestMessage(id: id, method: method, params: params))
+        let line = try JSONCoding.encode(RequestMessage(id: id, method: method, params: params))
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 guard router.expect(id, continuation) else { return }

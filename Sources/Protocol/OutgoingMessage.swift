@@ -11,8 +11,6 @@ import Glibc
 public struct ResponseMessage: Encodable, Sendable {
     public enum Outcome: Sendable {
         case result(any Encodable & Sendable)
-        /// A result already in JSON, as `JSONCoding.encoder()` would write it (``JSONWritable``).
-        case json([UInt8])
         case error(ResponseError)
     }
 
@@ -32,9 +30,6 @@ public struct ResponseMessage: Encodable, Sendable {
         try container.encode(id, forKey: .id)
         switch outcome {
         case .result(let result): try container.encode(result, forKey: .result)
-        case .json(let json):
-            // Through an encoder (not the response writer), it is decoded and encoded again.
-            try container.encode(try JSONDecoder().decode(JSONValue.self, from: Data(json)), forKey: .result)
         case .error(let error): try container.encode(error, forKey: .error)
         }
     }
@@ -86,54 +81,45 @@ public struct NotificationMessage<Params: Encodable & Sendable>: Encodable, Send
 extension ResponseMessage {
     /// One line as netd writes it: `{"jsonrpc":"2.0","id":...,"result":...}` in that order, keys
     /// inside sorted, then `\n`. The fixed order reads well in socat; the clients need none.
-    public func line(encoder: JSONEncoder) throws -> Data {
+    public func line() throws -> [UInt8] {
         var json = JSONWriter()
-        try write(line: &json, encoder: encoder)
-        return Data(json.bytes)
+        try write(line: &json)
+        return json.bytes
     }
 
     /// Appends this response's line, newline included.
-    public func write(line json: inout JSONWriter, encoder: JSONEncoder) throws {
-        try write(to: &json, encoder: encoder)
+    public func write(line json: inout JSONWriter) throws {
+        try write(to: &json)
         json.raw("\n")
     }
 
     /// A batch's answers as one line: a JSON array of responses in request order.
-    public static func line(batch: [ResponseMessage], encoder: JSONEncoder) throws -> Data {
+    public static func line(batch: [ResponseMessage]) throws -> [UInt8] {
         var json = JSONWriter()
-        try write(batch: batch, line: &json, encoder: encoder)
-        return Data(json.bytes)
+        try write(batch: batch, line: &json)
+        return json.bytes
     }
 
     /// Appends a batch's line, newline included.
-    public static func write(batch: [ResponseMessage], line json: inout JSONWriter, encoder: JSONEncoder) throws {
+    public static func write(batch: [ResponseMessage], line json: inout JSONWriter) throws {
         json.raw("[")
         for (index, response) in batch.enumerated() {
             if index > 0 { json.raw(",") }
-            try response.write(to: &json, encoder: encoder)
+            try response.write(to: &json)
         }
         json.raw("]\n")
     }
 
-    private func write(to json: inout JSONWriter, encoder: JSONEncoder) throws {
+    private func write(to json: inout JSONWriter) throws {
         json.raw(#"{"jsonrpc":"2.0","id":"#)
-        switch id {
-        // The usual ids need no encoder.
-        case .number(let number): json.integer(number)
-        case .string(let string): json.string(string)
-        case .null: json.null()
-        default: json.raw(Array(try encoder.encode(id)))
-        }
+        try JSONCoding.write(id, to: &json)
         switch outcome {
         case .result(let result):
             json.raw(#","result":"#)
-            json.raw(Array(try encoder.encode(result)))
-        case .json(let written):
-            json.raw(#","result":"#)
-            json.raw(written)
+            try JSONCoding.write(result, to: &json)
         case .error(let error):
             json.raw(#","error":"#)
-            json.raw(Array(try encoder.encode(error)))
+            try JSONCoding.write(error, to: &json)
         }
         json.raw("}")
     }
@@ -152,21 +138,4 @@ public struct TypedResponse<Result: Decodable & Sendable>: Decodable, Sendable {
     public var id: RequestID
     public var result: Result?
     public var error: ResponseError?
-}
-
-/// The encoders and decoders netd and its clients use, configured alike.
-public enum JSONCoding {
-    /// Compact, keys sorted (stable output for people and golden tests), slashes unescaped (paths read better).
-    public static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return encoder
-    }
-}
-
-/// A result whose JSON is known in advance (the same every time), so that answering it costs a
-/// copy instead of a writing.
-public protocol EncodedOnce: JSONWritable {
-    /// The JSON of this value as `JSONCoding.encoder()` writes it, or nil to write it as usual.
-    var preencoded: [UInt8]? { get }
 }

@@ -81,9 +81,7 @@ struct Call: ParsableCommand {
         if globals.json {
             try globals.print(result) { _ in "" }
         } else {
-            let encoder = JSONCoding.encoder()
-            encoder.outputFormatting.insert(.prettyPrinted)
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            print(String(decoding: try JSONCoding.encodePretty(result), as: UTF8.self))
         }
     }
 }

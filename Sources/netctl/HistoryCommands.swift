@@ -111,7 +111,7 @@ struct History: ParsableCommand {
         if let error = result.record.error { lines.append("error  \(error.code): \(error.message)") }
         lines.append("events:")
         for event in result.events {
-            let detail = event.detail.flatMap { try? String(decoding: JSONCoding.encoder().encode($0), as: UTF8.self) } ?? ""
+            let detail = event.detail.flatMap { try? String(decoding: JSONCoding.encode($0), as: UTF8.self) } ?? ""
             lines.append("  \(event.at)  \(event.type)  \(detail)")
         }
         return lines.joined(separator: "\n")

@@ -58,7 +58,7 @@ struct GlobalOptions: ParsableArguments {
     /// Prints `result` as JSON with `--json`, else as `human` says.
     func print<T: Encodable>(_ result: T, human: (T) -> String) throws {
         if json {
-            Swift.print(String(decoding: try JSONCoding.encoder().encode(result), as: UTF8.self))
+            Swift.print(String(decoding: try JSONCoding.encode(result), as: UTF8.self))
         } else {
             Swift.print(human(result))
         }
@@ -80,7 +80,7 @@ enum Failure: Error {
     var message: String {
         switch self {
         case .netd(let error, let json):
-            if json, let data = try? JSONCoding.encoder().encode(error) {
+            if json, let data = try? JSONCoding.encode(error) {
                 return String(decoding: data, as: UTF8.self)
             }
             let name = error.systemCode.map { ", \($0)" } ?? ""

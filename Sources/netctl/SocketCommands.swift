@@ -278,14 +278,14 @@ struct Watch: ParsableCommand {
                 guard let event = try? JSONDecoder().decode(JSONValue.self, from: line), let params = event["params"] else { continue }
                 let text: String
                 if globals.json {
-                    text = String(decoding: try JSONCoding.encoder().encode(params), as: UTF8.self)
+                    text = String(decoding: try JSONCoding.encode(params), as: UTF8.self)
                 } else {
                     var extra = params
                     if case .object(var fields) = extra {
                         for key in ["subscription", "seq", "at", "type", "id"] { fields[key] = nil }
                         extra = .object(fields)
                     }
-                    let details = (try? String(decoding: JSONCoding.encoder().encode(extra), as: UTF8.self)) ?? ""
+                    let details = (try? String(decoding: JSONCoding.encode(extra), as: UTF8.self)) ?? ""
                     text = "\(params["at"]?.stringValue ?? "") \(params["type"]?.stringValue ?? "") \(params["id"]?.integerValue ?? 0) \(details == "{}" ? "" : details)"
                 }
                 // Unbuffered, so that `netctl watch | grep` sees each event as it happens.

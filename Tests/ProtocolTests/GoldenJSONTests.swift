@@ -5,11 +5,11 @@ import Testing
 /// Every message type against the exact JSON it must produce.
 @Suite struct GoldenJSONTests {
     private func line(_ response: ResponseMessage) throws -> String {
-        String(decoding: try response.line(encoder: JSONCoding.encoder()), as: UTF8.self)
+        String(decoding: try response.line(), as: UTF8.self)
     }
 
     private func json<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try JSONCoding.encoder().encode(value), as: UTF8.self)
+        String(decoding: try JSONCoding.encode(value), as: UTF8.self)
     }
 
     @Test func resultResponse() throws {
@@ -33,7 +33,7 @@ import Testing
             ResponseMessage(id: .number(1), outcome: .result(PingMethod.Result())),
             ResponseMessage(id: .null, outcome: .error(.invalidRequest("x"))),
         ]
-        let text = String(decoding: try ResponseMessage.line(batch: batch, encoder: JSONCoding.encoder()), as: UTF8.self)
+        let text = String(decoding: try ResponseMessage.line(batch: batch), as: UTF8.self)
         #expect(text == #"[{"jsonrpc":"2.0","id":1,"result":{"pong":true,"version":"\#(NetdVersion.current)"}},{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: x"}}]"# + "\n")
     }
 
@@ -66,13 +66,6 @@ import Testing
             caller: .init(uid: 1000, pid: 77, admin: false),
             history: .init(healthy: true, queued: 0, failures: 0, lastError: nil, lastErrorAt: nil, dropped: 0, lastCommitAt: "2026-11-25T10:00:00.000Z"))
         #expect(try json(status) == #"{"caller":{"admin":false,"pid":77,"uid":1000},"clients":3,"database":"/root/.local/state/netd/history.sqlite3","history":{"dropped":0,"failures":0,"healthy":true,"lastCommitAt":"2026-11-25T10:00:00.000Z","lastError":null,"lastErrorAt":null,"queued":0},"pid":42,"servers":1,"socket":"/tmp/netd-0/netd.sock","sockets":2,"uptimeMs":1500,"version":"0.1.0"}"#)
-    }
-
-    @Test func theEncodedOncePingIsWhatTheEncoderWrites() throws {
-        #expect(PingMethod.Result().preencoded.map { Data($0) } == (try JSONCoding.encoder().encode(PingMethod.Result())))
-        #expect(PingMethod.Result(version: "9.9.9").preencoded == nil)
-        let line = try ResponseMessage(id: .number(3), outcome: .result(PingMethod.Result())).line(encoder: JSONCoding.encoder())
-        #expect(String(decoding: line, as: UTF8.self) == #"{"jsonrpc":"2.0","id":3,"result":{"pong":true,"version":"\#(NetdVersion.current)"}}"# + "\n")
     }
 
     @Test func historyRecordsAreSocketsOrServers() throws {

@@ -160,7 +160,7 @@ import Testing
     func decodesParams(line: String, expected: String) throws {
         let call = try #require(read(line))
         guard case .success(let valid) = call.content else { Issue.record("not valid: \(call.content)"); return }
-        #expect(String(decoding: try JSONCoding.encoder().encode(valid.params), as: UTF8.self) == expected)
+        #expect(String(decoding: try JSONCoding.encode(valid.params), as: UTF8.self) == expected)
     }
 
     /// What is wrong is answered with its code and said in words.

@@ -120,6 +120,6 @@ final class Ledger: Sendable {
 
     /// An event's `detail` as stored: compact JSON.
     static func json(_ object: [String: JSONValue]) -> String {
-        (try? String(decoding: JSONCoding.encoder().encode(JSONValue.object(object)), as: UTF8.self)) ?? "{}"
+        (try? String(decoding: JSONCoding.encode(JSONValue.object(object)), as: UTF8.self)) ?? "{}"
     }
 }

@@ -105,7 +105,6 @@ final class SubscriptionQueue: Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingOldest(EventHub.queueCapacity))
         self.continuation = continuation
         writer = Task {
-            let encoder = JSONCoding.encoder()
             for await event in stream {
                 var params = event.fields
                 params["subscription"] = .integer(subscription)
@@ -113,7 +112,7 @@ final class SubscriptionQueue: Sendable {
                 params["at"] = .string(event.at)
                 params["type"] = .string(event.type)
                 params["id"] = .integer(event.id)
-                guard var line = try? encoder.encode(NotificationMessage(method: "event", params: JSONValue.object(params))) else { continue }
+                guard var line = try? JSONCoding.encode(NotificationMessage(method: "event", params: JSONValue.object(params))) else { continue }
                 line.append(UInt8(ascii: "\n"))
                 do {
                     try await sink(ByteBuffer(bytes: line))

@@ -47,7 +47,7 @@ public struct MethodTable: Sendable {
 
     /// A handler that answers at once, on the event loop that read the request.
     public mutating func on<M: RPCMethod>(_ method: M.Type, _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> M.Result) {
-        let encode = Self.encoder(for: M.self)
+        let encode = Self.result(of: M.self)
         handlers[M.name] = { params, context in
             do {
                 return .now(encode(try handler(try Self.typed(params, for: M.self), context)))
@@ -62,7 +62,7 @@ public struct MethodTable: Sendable {
     public mutating func on<M: RPCMethod>(
         _ method: M.Type, _ handler: @escaping @Sendable (M.Params, RequestContext) throws -> Answer<M.Result>
     ) {
-        let encode = Self.encoder(for: M.self)
+        let encode = Self.result(of: M.self)
         handlers[M.name] = { params, context in
             let fail: @Sendable (any Error) -> ResponseMessage.Outcome = { Dispatcher.outcome(for: $0, method: M.name, context: context) }
             do {
@@ -87,7 +87,7 @@ public struct MethodTable: Sendable {
     public mutating func on<M: RPCMethod>(
         _ method: M.Type, _ handler: @escaping @Sendable (M.Params, RequestContext) async throws -> M.Result
     ) {
-        let encode = Self.encoder(for: M.self)
+        let encode = Self.result(of: M.self)
         handlers[M.name] = { params, context in
             .task {
                 do {
@@ -106,40 +106,9 @@ public struct MethodTable: Sendable {
         return params
     }
 
-    /// How this method's results become JSON, chosen once at registration: a result that writes
-    /// its own bytes (``JSONWritable``, or a constant ``EncodedOnce``) skips the encoder. The
-    /// conformance is looked up here, once, never per call.
-    private static func encoder<M: RPCMethod>(for method: M.Type) -> @Sendable (M.Result) -> ResponseMessage.Outcome {
-        if let once = M.Result.self as? any EncodedOnce.Type {
-            return Self.writer(M.Result.self, through: once)
-        }
-        if let writable = M.Result.self as? any JSONWritable.Type {
-            return Self.writer(M.Result.self, through: writable)
-        }
-        return { result in .result(result) }
-    }
-
-    /// Writes `Result` values through the conformance of `Writable`, the same type seen through
-    /// the protocol: the value is read as `Writable` in place, with no dynamic cast per call.
-    private static func writer<Result, Writable: JSONWritable>(
-        _ result: Result.Type, through writable: Writable.Type
-    ) -> @Sendable (Result) -> ResponseMessage.Outcome {
-        precondition(Result.self == Writable.self)
-        return { result in
-            withUnsafePointer(to: result) { $0.withMemoryRebound(to: Writable.self, capacity: 1) { .json($0.pointee.jsonBytes) } }
-        }
-    }
-
-    /// As above, for a result whose JSON is made once (`netd.ping`'s).
-    private static func writer<Result, Writable: EncodedOnce>(
-        _ result: Result.Type, through writable: Writable.Type
-    ) -> @Sendable (Result) -> ResponseMessage.Outcome {
-        precondition(Result.self == Writable.self)
-        return { result in
-            withUnsafePointer(to: result) {
-                $0.withMemoryRebound(to: Writable.self, capacity: 1) { .json($0.pointee.preencoded ?? $0.pointee.jsonBytes) }
-            }
-        }
+    /// A result as an answer; it becomes JSON as the connection writes it (``JSONCoding``).
+    private static func result<M: RPCMethod>(of method: M.Type) -> @Sendable (M.Result) -> ResponseMessage.Outcome {
+        { result in .result(result) }
     }
 }
 

@@ -26,7 +26,6 @@ final class RPCConnection: ChannelDuplexHandler {
     private let executor: EventLoopTaskExecutor
     private let maxRequests: Int
     private let maxLineBytes: Int
-    private let encoder = JSONCoding.encoder()
     private var lines: LineFrameDecoder
     /// Bytes of a line whose newline has not arrived yet.
     private var partial: ByteBuffer?
@@ -280,16 +279,16 @@ final class RPCConnection: ChannelDuplexHandler {
         let start = answers.bytes.count
         do {
             switch answer {
-            case .single(let response): try response.write(line: &answers, encoder: encoder)
-            case .batch(let responses): try ResponseMessage.write(batch: responses, line: &answers, encoder: encoder)
+            case .single(let response): try response.write(line: &answers)
+            case .batch(let responses): try ResponseMessage.write(batch: responses, line: &answers)
             }
         } catch {
             requestContext?.logger.error("cannot encode a response", metadata: ["error": "\(error)"])
             answers.bytes.removeSubrange(start...)
             let failed: (RequestID) -> ResponseMessage = { ResponseMessage(id: $0, outcome: .error(Dispatcher.responseError(.internalFailure("result could not be encoded")))) }
             switch answer {
-            case .single(let response): try? failed(response.id).write(line: &answers, encoder: encoder)
-            case .batch(let responses): try? ResponseMessage.write(batch: responses.map { failed($0.id) }, line: &answers, encoder: encoder)
+            case .single(let response): try? failed(response.id).write(line: &answers)
+            case .batch(let responses): try? ResponseMessage.write(batch: responses.map { failed($0.id) }, line: &answers)
             }
         }
         // Inside a read, answers wait for its end and leave in one write.

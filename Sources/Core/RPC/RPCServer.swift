@@ -144,7 +144,7 @@ public final class RPCServer: Service, Sendable {
     private func refuseFull(_ client: ClientChannel, peer: PeerCredentials) async {
         logger.warning("refusing an RPC client: too many", metadata: ["rpc.client.pid": "\(peer.pid)", "rpc.clients.limit": "\(clients.limit)"])
         let error = Dispatcher.responseError(.limit(code: "EMFILE", "too many RPC clients connected (limit \(clients.limit), --max-clients)"))
-        if let line = try? ResponseMessage(id: .null, outcome: .error(error)).line(encoder: JSONCoding.encoder()) {
+        if let line = try? ResponseMessage(id: .null, outcome: .error(error)).line() {
             try? await client.writeAndFlush(ByteBuffer(bytes: line))
         }
         try? await client.close()

@@ -23,10 +23,3 @@ public enum PingMethod: RPCMethod {
         }
     }
 }
-
-extension PingMethod.Result: EncodedOnce {
-    /// netd's own answer never changes while it runs: written once, then copied.
-    public static let writtenCurrent: [UInt8] = PingMethod.Result().jsonBytes
-
-    public var preencoded: [UInt8]? { self == PingMethod.Result() ? Self.writtenCurrent : nil }
-}
