@@ -76,19 +76,19 @@ enum HistoryQueryScenario {
         for index in 1...records {
             let opened = start.addingTimeInterval(Double(index) * step)
             let roll = Int.random(in: 0..<100, using: &generator)
-            let role = roll < 70 ? "client" : roll < 95 ? "accepted" : "server"
+            let role: Role = roll < 70 ? .client : roll < 95 ? .accepted : .server
             let unix = Int.random(in: 0..<5, using: &generator) == 0
             let openedAt = Timestamp.format(opened)
             var record = ConnectionRecord(
-                id: Int64(index), role: role, kind: unix ? "unix" : "tcp", state: "closed", ownerUID: uid,
+                id: Int64(index), role: role, kind: unix ? .unix : .tcp, state: .closed, ownerUID: uid,
                 ownerPID: Int32.random(in: 100...60_000, using: &generator), openedAt: openedAt)
             if Int.random(in: 0..<2, using: &generator) == 0 { record.label = "job-\(Int.random(in: 0..<20, using: &generator))" }
             let port = [6379, 5432, 8080, 443, 9000][Int.random(in: 0..<5, using: &generator)]
             switch (role, unix) {
-            case ("server", true): record.localPath = "/run/app-\(index % 10).sock"
-            case ("server", false): (record.localAddress, record.localPort) = ("127.0.0.1", port)
-            case ("client", true): record.remotePath = "/run/app-\(index % 10).sock"
-            case ("client", false):
+            case (.server, true): record.localPath = "/run/app-\(index % 10).sock"
+            case (.server, false): (record.localAddress, record.localPort) = ("127.0.0.1", port)
+            case (.client, true): record.remotePath = "/run/app-\(index % 10).sock"
+            case (.client, false):
                 record.host = Int.random(in: 0..<3, using: &generator) == 0 ? "127.0.0.1" : "localhost"
                 (record.remoteAddress, record.remotePort) = ("127.0.0.1", port)
                 (record.localAddress, record.localPort) = ("127.0.0.1", Int.random(in: 32768...60999, using: &generator))
@@ -110,7 +110,7 @@ enum HistoryQueryScenario {
                 }
                 events.append(EventRecord(connectionID: Int64(index), at: record.closedAt ?? openedAt, type: "close", detail: #"{"hadError":\#(record.errorCode != nil)}"#))
             }
-            events.append(EventRecord(connectionID: Int64(index), at: openedAt, type: role == "server" ? "listening" : "connect", detail: nil))
+            events.append(EventRecord(connectionID: Int64(index), at: openedAt, type: role == .server ? "listening" : "connect", detail: nil))
             batch.append(record)
             if batch.count == 50_000 || index == records {
                 try await store.insert(records: batch, events: events)

@@ -1,13 +1,22 @@
 import GRDB
+import NetdProtocol
 
 /// One row of `connections`: a socket or server netd held.
 public struct ConnectionRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "connections"
 
+    /// A record's state: a socket's (``SocketState``) or a server's (``ServerState``).
+    public enum State: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+        case opening, open, readOnly, writeOnly, closed, listening
+
+        public init(_ state: SocketState) { self.init(rawValue: state.rawValue)! }
+        public init(_ state: ServerState) { self.init(rawValue: state.rawValue)! }
+    }
+
     public var id: Int64
-    public var role: String
-    public var kind: String
-    public var state: String
+    public var role: Role
+    public var kind: Kind
+    public var state: State
     public var label: String?
     public var host: String?
     public var localAddress: String?
@@ -30,7 +39,7 @@ public struct ConnectionRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
     public var maxConnections: Int?
     public var accepted: Int64?
 
-    public init(id: Int64, role: String, kind: String, state: String, ownerUID: UInt32, ownerPID: Int32?, openedAt: String) {
+    public init(id: Int64, role: Role, kind: Kind, state: State, ownerUID: UInt32, ownerPID: Int32?, openedAt: String) {
         self.id = id
         self.role = role
         self.kind = kind
@@ -40,7 +49,9 @@ public struct ConnectionRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
         self.openedAt = openedAt
     }
 
-    enum CodingKeys: String, CodingKey {
+    /// The columns of `connections`, named once: the record's coding keys, the columns queries
+    /// filter on and the columns changes set (``RecordChange``).
+    public enum CodingKeys: String, CodingKey, CaseIterable, ColumnExpression, Sendable {
         case id, role, kind, state, label, host
         case localAddress = "local_address", localPort = "local_port", localPath = "local_path"
         case remoteAddress = "remote_address", remotePort = "remote_port", remotePath = "remote_path"
@@ -51,35 +62,11 @@ public struct ConnectionRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
         case backlog, maxConnections = "max_connections", accepted
     }
 
-    /// Every column, in the order of ``insertArguments``.
-    static let insertColumns = [
-        "id", "role", "kind", "state", "label", "host", "local_address", "local_port", "local_path", "remote_address",
-        "remote_port", "remote_path", "server_id", "owner_uid", "owner_pid", "opened_at", "closed_at", "last_activity_at",
-        "bytes_read", "bytes_written", "error_code", "error_message", "backlog", "max_connections", "accepted",
-    ]
-
-    /// The values of ``insertColumns``.
-    var insertValues: [(any DatabaseValueConvertible)?] {
-        [
-            id, role, kind, state, label, host, localAddress, localPort, localPath, remoteAddress,
-            remotePort, remotePath, serverID, ownerUID, ownerPID, openedAt, closedAt, lastActivityAt,
-            bytesRead, bytesWritten, errorCode, errorMessage, backlog, maxConnections, accepted,
-        ]
-    }
-
-    /// Written column by column, not through `Encodable` (``insertColumns`` and ``insertValues``).
-    public func encode(to container: inout PersistenceContainer) {
-        for (column, value) in zip(Self.insertColumns, insertValues) {
-            container[column] = value
-        }
-    }
-
-    public enum Columns {
-        public static let id = Column(CodingKeys.id)
-        public static let ownerUID = Column(CodingKeys.ownerUID)
-        public static let closedAt = Column(CodingKeys.closedAt)
-    }
+    public typealias Column = CodingKeys
 }
+
+extension Role: DatabaseValueConvertible {}
+extension Kind: DatabaseValueConvertible {}
 
 /// One row of `events`.
 public struct EventRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {

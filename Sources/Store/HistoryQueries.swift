@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import NetdProtocol
 
 /// Which records a history query or summary covers. Times are in the database's own format
 /// (``NetdProtocol/Timestamp``), so they compare as text.
@@ -8,10 +9,10 @@ public struct HistoryFilter: Sendable, Hashable {
     public var ownerUID: UInt32?
     public var since: String?
     public var until: String?
-    public var role: String?
-    public var kind: String?
-    /// `open` or `closed`.
-    public var state: String?
+    public var role: Role?
+    public var kind: Kind?
+    /// Open records (not closed yet) or closed ones.
+    public var state: HistoryState?
     public var host: String?
     public var port: Int?
     public var path: String?
@@ -19,8 +20,8 @@ public struct HistoryFilter: Sendable, Hashable {
     public var label: String?
 
     public init(
-        ownerUID: UInt32? = nil, since: String? = nil, until: String? = nil, role: String? = nil, kind: String? = nil,
-        state: String? = nil, host: String? = nil, port: Int? = nil, path: String? = nil, server: Int64? = nil,
+        ownerUID: UInt32? = nil, since: String? = nil, until: String? = nil, role: Role? = nil, kind: Kind? = nil,
+        state: HistoryState? = nil, host: String? = nil, port: Int? = nil, path: String? = nil, server: Int64? = nil,
         label: String? = nil
     ) {
         self.ownerUID = ownerUID
@@ -60,10 +61,10 @@ public struct HistoryFilter: Sendable, Hashable {
         if let role { add("role = ?", role) }
         if let kind { add("kind = ?", kind) }
         switch state {
-        case "open": add("closed_at IS NULL")
+        case .open: add("closed_at IS NULL")
         // Most records are closed: read them in id order rather than from the closed_at index.
-        case "closed": add("+closed_at IS NOT NULL")
-        default: break
+        case .closed: add("+closed_at IS NOT NULL")
+        case nil: break
         }
         if let host { add("\(Schema.hostExpression) = ?", host) }
         if let port { add("\(Schema.portExpression) = ?", port) }

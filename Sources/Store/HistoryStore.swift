@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import NetdProtocol
+import Synchronization
 
 /// The history database: one file, opened once, written by one writer (GRDB's pool serialises
 /// every write on a single connection) and readable by other programs while netd runs (WAL).
@@ -14,6 +15,9 @@ public final class HistoryStore: Sendable {
     public let path: String
     let pool: DatabasePool
     private let logger: Logger
+    /// The next id and the latest opening time given out, together (see ``allocate()``).
+    private let allocation: Mutex<(next: Int64, latest: Date)>
+    private let closed = Atomic<Bool>(false)
 
     /// Opens the database at `path`, creating it with the current schema when missing and
     /// migrating it in place when older.
@@ -35,18 +39,23 @@ public final class HistoryStore: Sendable {
                 // last moments of history, never the file's integrity.
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
-            pool = try DatabasePool(path: path, configuration: configuration)
+            let pool = try DatabasePool(path: path, configuration: configuration)
             try Schema.migrator.migrate(pool)
+            let (highest, latest) = try Self.allocationStart(pool)
+            self.pool = pool
+            allocation = Mutex((highest + 1, latest))
         } catch {
             throw OpenError(description: "cannot open the history database \(path): \(Self.reason(error))")
         }
     }
 
-    /// Closes the database; later calls on this store fail.
+    /// Closes the database; later calls on this store fail, and closing again does nothing.
     ///
     /// Readers are closed first so that the writer is the last connection: only it may checkpoint
     /// and remove the -wal file, leaving one self-contained file behind.
     public func close() throws {
+        // A closed pool must not be touched again (SQLite would read freed memory).
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         _ = try? pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
         pool.releaseMemory()
         try pool.close()
@@ -84,18 +93,28 @@ public final class HistoryStore: Sendable {
         return lost
     }
 
-    /// The highest id ever given to a record, deleted ones included, so that ids never repeat.
-    public func highestID() throws -> Int64 {
+    /// A new record's id and opening time, given together so that opening times never decrease
+    /// as ids rise (history turns a time window into an id range). Ids continue from the highest
+    /// ever given, deleted records included, so they never repeat. Should the clock step back,
+    /// new records keep the latest time given until it catches up.
+    public func allocate() -> (id: Int64, openedAt: String) {
+        let (id, date) = allocation.withLock { allocation in
+            let date = max(Date(), allocation.latest)
+            allocation.latest = date
+            defer { allocation.next += 1 }
+            return (allocation.next, date)
+        }
+        return (id, Timestamp.format(date))
+    }
+
+    /// The highest id ever given to a record (deleted ones included) and the latest opening time.
+    private static func allocationStart(_ pool: DatabasePool) throws -> (Int64, Date) {
         try pool.read { db in
             let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'connections'") ?? 0
             let maximum = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM connections") ?? 0
-            return max(sequence, maximum)
+            let latest = try String.fetchOne(db, sql: "SELECT MAX(opened_at) FROM connections").flatMap(Timestamp.parse)
+            return (max(sequence, maximum), latest ?? .distantPast)
         }
-    }
-
-    /// The latest opening time recorded, if any.
-    public func latestOpening() throws -> String? {
-        try pool.read { db in try String.fetchOne(db, sql: "SELECT MAX(opened_at) FROM connections") }
     }
 
     /// The schema migrations applied to this database, oldest first.

@@ -14,53 +14,7 @@ import Synchronization
 ///
 /// - Important: Every method may be called from any thread. ``run()`` must be running for changes to land.
 public final class HistoryWriter: Sendable {
-    /// A change to the history, applied in the order queued.
-    public enum Change: Sendable {
-        case insert(ConnectionRecord)
-        /// Sets the listed columns of a record (`nil` values clear nothing: pass only what changed).
-        case update(id: Int64, RecordUpdate)
-        case event(EventRecord)
-    }
-
-    /// The columns a change may set on an existing record.
-    public struct RecordUpdate: Sendable, Hashable {
-        public var state: String?
-        public var localAddress: String?
-        public var localPort: Int?
-        public var localPath: String?
-        public var remoteAddress: String?
-        public var remotePort: Int?
-        public var remotePath: String?
-        public var closedAt: String?
-        public var lastActivityAt: String?
-        public var bytesRead: Int64?
-        public var bytesWritten: Int64?
-        public var errorCode: String?
-        public var errorMessage: String?
-        public var accepted: Int64?
-
-        public init(
-            state: String? = nil, localAddress: String? = nil, localPort: Int? = nil, localPath: String? = nil,
-            remoteAddress: String? = nil, remotePort: Int? = nil, remotePath: String? = nil, closedAt: String? = nil,
-            lastActivityAt: String? = nil, bytesRead: Int64? = nil, bytesWritten: Int64? = nil,
-            errorCode: String? = nil, errorMessage: String? = nil, accepted: Int64? = nil
-        ) {
-            self.state = state
-            self.localAddress = localAddress
-            self.localPort = localPort
-            self.localPath = localPath
-            self.remoteAddress = remoteAddress
-            self.remotePort = remotePort
-            self.remotePath = remotePath
-            self.closedAt = closedAt
-            self.lastActivityAt = lastActivityAt
-            self.bytesRead = bytesRead
-            self.bytesWritten = bytesWritten
-            self.errorCode = errorCode
-            self.errorMessage = errorMessage
-            self.accepted = accepted
-        }
-    }
+    public typealias Change = HistoryChange
 
     private struct Counters: Sendable {
         var read: Int64
@@ -69,7 +23,7 @@ public final class HistoryWriter: Sendable {
     }
 
     private struct State: Sendable {
-        var queued: [Change] = []
+        var queued: [HistoryChange] = []
         var counters: [Int64: Counters] = [:]
         /// The sequence number of the last change queued, and of the last one committed.
         var queuedSequence: UInt64 = 0
@@ -123,7 +77,7 @@ public final class HistoryWriter: Sendable {
 
     /// Queues a change; returns its sequence number, for ``waitUntilCommitted(_:)``.
     @discardableResult
-    public func enqueue(_ change: Change) -> UInt64 {
+    public func enqueue(_ change: HistoryChange) -> UInt64 {
         let sequence = state.withLock { state -> UInt64 in
             state.queuedSequence += 1
             if state.queued.count >= queueLimit {
@@ -222,21 +176,19 @@ public final class HistoryWriter: Sendable {
         }
         if !changes.isEmpty || !counters.isEmpty {
             do {
-                let merged = Self.merge(changes)
+                let merged = HistoryChange.merge(changes)
                 let rejected = try await pool.write { db -> Int in
                     var rejected = 0
                     for change in merged {
                         do {
-                            try Self.apply(change, db)
+                            try change.apply(db)
                         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                             // One bad change must not hold back the rest forever.
                             rejected += 1
                         }
                     }
                     for (id, counts) in counters {
-                        try db.cachedStatement(
-                            sql: "UPDATE connections SET bytes_read = ?, bytes_written = ?, last_activity_at = ? WHERE id = ? AND closed_at IS NULL"
-                        ).execute(arguments: [counts.read, counts.written, counts.at, id])
+                        try db.cachedStatement(sql: Self.countersSQL).execute(arguments: [counts.read, counts.written, counts.at, id])
                     }
                     return rejected
                 }
@@ -302,97 +254,18 @@ public final class HistoryWriter: Sendable {
         for continuation in ready { continuation.resume() }
     }
 
-    /// The same changes with the updates of a record inserted in the same batch folded into its
-    /// insert: a socket opened and closed within one transaction is written as one row, not a row
-    /// and two updates of every index.
-    static func merge(_ changes: [Change]) -> [Change] {
-        var merged: [Change] = []
-        merged.reserveCapacity(changes.count)
-        var inserted: [Int64: Int] = [:]
-        for change in changes {
-            switch change {
-            case .insert(let record):
-                inserted[record.id] = merged.count
-                merged.append(change)
-            case .update(let id, let update):
-                if let index = inserted[id], case .insert(var record) = merged[index] {
-                    record.apply(update)
-                    merged[index] = .insert(record)
-                } else {
-                    merged.append(change)
-                }
-            case .event:
-                merged.append(change)
-            }
-        }
-        return merged
-    }
-
-    private static let insertRecordSQL =
-        "INSERT INTO connections (" + ConnectionRecord.insertColumns.joined(separator: ", ") + ") VALUES ("
-        + Array(repeating: "?", count: ConnectionRecord.insertColumns.count).joined(separator: ", ") + ")"
-
-    private static func apply(_ change: Change, _ db: Database) throws {
-        switch change {
-        case .insert(let record):
-            // A cached statement rather than the record's own insert: one row per socket, the hot path.
-            try db.cachedStatement(sql: Self.insertRecordSQL).execute(arguments: StatementArguments(record.insertValues))
-        case .event(let event):
-            try db.cachedStatement(sql: "INSERT INTO events (connection_id, at, type, detail) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [event.connectionID, event.at, event.type, event.detail])
-        case .update(let id, let update):
-            var assignments: [String] = []
-            var arguments: StatementArguments = []
-            func set(_ column: String, _ value: (any DatabaseValueConvertible)?) {
-                guard let value else { return }
-                assignments.append("\(column) = ?")
-                arguments += [value]
-            }
-            set("state", update.state)
-            set("local_address", update.localAddress)
-            set("local_port", update.localPort)
-            set("local_path", update.localPath)
-            set("remote_address", update.remoteAddress)
-            set("remote_port", update.remotePort)
-            set("remote_path", update.remotePath)
-            set("closed_at", update.closedAt)
-            set("last_activity_at", update.lastActivityAt)
-            set("bytes_read", update.bytesRead)
-            set("bytes_written", update.bytesWritten)
-            set("error_code", update.errorCode)
-            set("error_message", update.errorMessage)
-            set("accepted", update.accepted)
-            guard !assignments.isEmpty else { return }
-            arguments += [id]
-            try db.cachedStatement(sql: "UPDATE connections SET \(assignments.joined(separator: ", ")) WHERE id = ?")
-                .execute(arguments: arguments)
-        }
-    }
+    private static let countersSQL: String = {
+        typealias Column = ConnectionRecord.Column
+        return """
+            UPDATE \(ConnectionRecord.databaseTableName) SET \(Column.bytesRead.rawValue) = ?, \(Column.bytesWritten.rawValue) = ?,
+            \(Column.lastActivityAt.rawValue) = ? WHERE \(Column.id.rawValue) = ? AND \(Column.closedAt.rawValue) IS NULL
+            """
+    }()
 }
 
 extension HistoryStore {
     /// One record by id, or nil.
     public func record(id: Int64) async throws -> ConnectionRecord? {
         try await pool.read { db in try ConnectionRecord.fetchOne(db, key: id) }
-    }
-}
-
-extension ConnectionRecord {
-    /// Sets what `update` sets, as its SQL would.
-    mutating func apply(_ update: HistoryWriter.RecordUpdate) {
-        if let value = update.state { state = value }
-        if let value = update.localAddress { localAddress = value }
-        if let value = update.localPort { localPort = value }
-        if let value = update.localPath { localPath = value }
-        if let value = update.remoteAddress { remoteAddress = value }
-        if let value = update.remotePort { remotePort = value }
-        if let value = update.remotePath { remotePath = value }
-        if let value = update.closedAt { closedAt = value }
-        if let value = update.lastActivityAt { lastActivityAt = value }
-        if let value = update.bytesRead { bytesRead = value }
-        if let value = update.bytesWritten { bytesWritten = value }
-        if let value = update.errorCode { errorCode = value }
-        if let value = update.errorMessage { errorMessage = value }
-        if let value = update.accepted { accepted = value }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import NetdProtocol
 import Testing
 
 @testable import NetdStore
@@ -143,20 +144,21 @@ import Testing
         let store = try HistoryStore(path: folder + "/history.sqlite3", logger: logger)
         defer { try? store.close() }
         func record(_ id: Int64) -> ConnectionRecord {
-            var record = ConnectionRecord(id: id, role: "client", kind: "tcp", state: "opening", ownerUID: 1000, ownerPID: 7, openedAt: "2026-11-25T10:00:00.000Z")
+            var record = ConnectionRecord(id: id, role: .client, kind: .tcp, state: .opening, ownerUID: 1000, ownerPID: 7, openedAt: "2026-11-25T10:00:00.000Z")
             record.host = "localhost"
             record.remotePort = 80
             return record
         }
-        let updates: [HistoryWriter.RecordUpdate] = [
-            .init(state: "open", localAddress: "127.0.0.1", localPort: 5000, localPath: "/l", remoteAddress: "127.0.0.2",
-                  remotePort: 81, remotePath: "/r", lastActivityAt: "2026-11-25T10:00:00.500Z"),
-            .init(closedAt: "2026-11-25T10:00:01.000Z", bytesRead: 10, bytesWritten: 20, errorCode: "ECONNRESET",
-                  errorMessage: "read ECONNRESET", accepted: 3),
-            .init(state: "closed"),
+        // Every kind of change, so that each one's folding is checked against its SQL.
+        let updates: [RecordChange] = [
+            .connected(local: .tcp("127.0.0.1", 5000), remote: Endpoint(address: "127.0.0.2", port: 81, path: "/r"), at: "2026-11-25T10:00:00.500Z"),
+            .failed(code: "ECONNRESET", message: "read ECONNRESET"),
+            .accepted(total: 3),
+            .socketClosed(at: "2026-11-25T10:00:01.000Z", bytesRead: 10, bytesWritten: 20),
+            .serverClosed(at: "2026-11-25T10:00:01.000Z", accepted: 4),
         ]
         // Record 1 in one batch (folded), record 2 inserted first and updated in later batches.
-        let folded = HistoryWriter.merge([.insert(record(1))] + updates.map { .update(id: 1, $0) })
+        let folded = HistoryChange.merge([.insert(record(1))] + updates.map { .update(id: 1, $0) })
         #expect(folded.count == 1)
         let oneByOne = [[HistoryWriter.Change.insert(record(2))]] + updates.map { [.update(id: 2, $0)] }
         for batch in [folded] + oneByOne {
@@ -175,12 +177,17 @@ import Testing
             #expect(rows[0][column] as DatabaseValue == rows[1][column] as DatabaseValue, "column \(column)")
         }
         #expect(rows[0]["closed_at"] as String? == "2026-11-25T10:00:01.000Z")
-        #expect(rows[0]["accepted"] as Int? == 3)
+        #expect(rows[0]["accepted"] as Int? == 4)
+        #expect(rows[0]["remote_path"] as String? == "/r")
+        #expect(rows[0]["error_code"] as String? == "ECONNRESET")
+        #expect(rows[0]["state"] as String? == "closed")
+        #expect(rows[0]["bytes_written"] as Int? == 20)
     }
 
     @Test func idsNeverRepeatEvenAfterDeletion() throws {
         try withFolder { folder in
             let store = try HistoryStore(path: folder + "/h.db", logger: logger)
+            // Closed below and again here: the second close does nothing.
             defer { try? store.close() }
             try store.pool.write { db in
                 for _ in 0..<3 {
@@ -188,7 +195,12 @@ import Testing
                 }
                 try db.execute(sql: "DELETE FROM connections")
             }
-            #expect(try store.highestID() == 3)
+            try store.close()
+            // Reopened, ids go on from the highest ever given.
+            let reopened = try HistoryStore(path: folder + "/h.db", logger: logger)
+            defer { try? reopened.close() }
+            #expect(reopened.allocate().id == 4)
+            #expect(reopened.allocate().id == 5)
         }
     }
 }

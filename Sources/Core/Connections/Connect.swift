@@ -18,7 +18,7 @@ extension ConnectionManager {
         let (id, openedAt) = allocate()
         let kind: Kind = params.path == nil ? .tcp : .unix
         let host = params.path == nil ? (params.host ?? "localhost") : nil
-        var record = ConnectionRecord(id: id, role: Role.client.rawValue, kind: kind.rawValue, state: SocketState.opening.rawValue, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: openedAt)
+        var record = ConnectionRecord(id: id, role: .client, kind: kind, state: .opening, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: openedAt)
         record.host = host
         record.remotePort = params.port
         record.remotePath = params.path

@@ -27,8 +27,6 @@ public final class ConnectionManager: Sendable {
     let limits: Limits
     let logger: Logger
     let group: any EventLoopGroup
-    /// The next id and the latest opening time given out, together (see ``allocate()``).
-    private let allocation: Mutex<(next: Int64, latest: Date)>
     /// The sockets and servers held, with their owners and the limits on them.
     let registry: SocketRegistry
 
@@ -39,21 +37,11 @@ public final class ConnectionManager: Sendable {
         self.registry = SocketRegistry(socketsPerUser: limits.socketsPerUser)
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup.singleton
-        let latest = try store.latestOpening().flatMap(Timestamp.parse) ?? .distantPast
-        self.allocation = Mutex((try store.highestID() + 1, latest))
     }
 
-    /// A new record's id and opening time, given together so that opening times never decrease
-    /// as ids rise (history turns a time window into an id range). Should the clock step back,
-    /// new records keep the latest time given until it catches up.
+    /// A new record's id and opening time (``HistoryStore/allocate()``).
     func allocate() -> (id: Int64, openedAt: String) {
-        let (id, date) = allocation.withLock { allocation in
-            let date = max(Date(), allocation.latest)
-            allocation.latest = date
-            defer { allocation.next += 1 }
-            return (allocation.next, date)
-        }
-        return (id, Timestamp.format(date))
+        store.allocate()
     }
 
     /// A socket that is no longer held in memory, from the history database.
@@ -130,8 +118,7 @@ extension SocketInfo {
     /// A socket from its history record.
     init(_ record: ConnectionRecord) {
         self.init(
-            id: record.id, role: Role(rawValue: record.role) ?? .client, kind: Kind(rawValue: record.kind) ?? .tcp,
-            state: SocketState(rawValue: record.state) ?? .closed, local: record.localEndpoint, remote: record.remoteEndpoint,
+            id: record.id, role: record.role, kind: record.kind, state: SocketState(rawValue: record.state.rawValue) ?? .closed, local: record.localEndpoint, remote: record.remoteEndpoint,
             host: record.host, server: record.serverID, label: record.label, owner: record.owner,
             bytesRead: record.bytesRead, bytesWritten: record.bytesWritten, buffered: 0, openedAt: record.openedAt,
             closedAt: record.closedAt, error: record.failure)
@@ -142,8 +129,7 @@ extension ServerInfo {
     /// A server from its history record; live counts (`connections`, `pending`) are 0 there.
     init(_ record: ConnectionRecord) {
         self.init(
-            id: record.id, kind: Kind(rawValue: record.kind) ?? .tcp,
-            state: ServerState(rawValue: record.state) ?? .closed, local: record.localEndpoint,
+            id: record.id, kind: record.kind, state: ServerState(rawValue: record.state.rawValue) ?? .closed, local: record.localEndpoint,
             backlog: record.backlog ?? 0, connections: 0, accepted: record.accepted ?? 0, pending: 0,
             maxConnections: record.maxConnections, label: record.label, owner: record.owner,
             openedAt: record.openedAt, closedAt: record.closedAt, error: record.failure)
@@ -152,7 +138,7 @@ extension ServerInfo {
 
 extension HistoryRecord {
     init(_ record: ConnectionRecord) {
-        self = record.role == Role.server.rawValue ? .server(ServerInfo(record)) : .socket(SocketInfo(record))
+        self = record.role == .server ? .server(ServerInfo(record)) : .socket(SocketInfo(record))
     }
 }
 

@@ -33,9 +33,7 @@ final class Ledger: Sendable {
     /// A client socket connected: its addresses, and `connect`.
     func connected(_ id: Int64, owner: Owner, local: Endpoint?, remote: Endpoint?) -> UInt64 {
         let now = Self.now()
-        history.enqueue(.update(id: id, .init(
-            state: SocketState.open.rawValue, localAddress: local?.address, localPort: local?.port, localPath: local?.path,
-            remoteAddress: remote?.address, remotePort: remote?.port, remotePath: remote?.path, lastActivityAt: now)))
+        history.enqueue(.update(id: id, .connected(local: local, remote: remote, at: now)))
         events.publish(type: "connect", id: id, owner: owner, at: now)
         return history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "connect", detail: nil)))
     }
@@ -51,7 +49,7 @@ final class Ledger: Sendable {
     func accepted(_ record: ConnectionRecord, by server: Int64, owner: Owner, total: Int64) -> UInt64 {
         let sequence = history.enqueue(.insert(record))
         history.enqueue(.event(EventRecord(connectionID: server, at: record.openedAt, type: "connection", detail: Self.json(["socket": .integer(record.id)]))))
-        history.enqueue(.update(id: server, .init(accepted: total)))
+        history.enqueue(.update(id: server, .accepted(total: total)))
         return sequence
     }
 
@@ -90,7 +88,7 @@ final class Ledger: Sendable {
     @discardableResult
     func failed(_ id: Int64, owner: Owner, _ failure: SocketFailure) -> UInt64 {
         let now = Self.now()
-        history.enqueue(.update(id: id, .init(errorCode: failure.code, errorMessage: failure.message)))
+        history.enqueue(.update(id: id, .failed(code: failure.code, message: failure.message)))
         let error: [String: JSONValue] = ["code": .string(failure.code), "message": .string(failure.message)]
         events.publish(type: "error", id: id, owner: owner, at: now, fields: ["error": .object(error)])
         return history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "error", detail: Self.json(error))))
@@ -100,7 +98,7 @@ final class Ledger: Sendable {
     @discardableResult
     func closed(_ id: Int64, owner: Owner, hadError: Bool, read: Int64 = 0, written: Int64 = 0) -> UInt64 {
         let now = Self.now()
-        history.enqueue(.update(id: id, .init(state: SocketState.closed.rawValue, closedAt: now, lastActivityAt: now, bytesRead: read, bytesWritten: written)))
+        history.enqueue(.update(id: id, .socketClosed(at: now, bytesRead: read, bytesWritten: written)))
         events.publish(type: "close", id: id, owner: owner, at: now, fields: ["hadError": .bool(hadError)])
         return history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "close", detail: Self.json(["hadError": .bool(hadError)]))))
     }
@@ -113,7 +111,7 @@ final class Ledger: Sendable {
 
     /// A server stopped listening.
     func serverClosed(_ id: Int64, owner: Owner, accepted: Int64, at time: String) {
-        history.enqueue(.update(id: id, .init(state: ServerState.closed.rawValue, closedAt: time, accepted: accepted)))
+        history.enqueue(.update(id: id, .serverClosed(at: time, accepted: accepted)))
         history.enqueue(.event(EventRecord(connectionID: id, at: time, type: "close", detail: Self.json(["hadError": .bool(false)]))))
         events.publish(type: "close", id: id, owner: owner, at: time, fields: ["hadError": .bool(false)])
     }

@@ -21,7 +21,7 @@ extension ConnectionManager {
             id: id, kind: kind, owner: owner, label: params.label, openedAt: openedAt, backlog: backlog,
             maxConnections: params.maxConnections, pendingLimit: limits.pendingPerServer,
             options: .init(allowHalfOpen: params.allowHalfOpen ?? false, noDelay: params.noDelay ?? false, keepAlive: params.keepAlive ?? false))
-        var record = ConnectionRecord(id: id, role: Role.server.rawValue, kind: kind.rawValue, state: ServerState.listening.rawValue, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: server.openedAt)
+        var record = ConnectionRecord(id: id, role: .server, kind: kind, state: .listening, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: server.openedAt)
         record.label = params.label
         record.backlog = backlog
         record.maxConnections = params.maxConnections
@@ -41,7 +41,7 @@ extension ConnectionManager {
                 if let refusal = error as? SocketFile.Refusal { SocketFailure(code: refusal.code == "EEXIST" ? "EADDRINUSE" : refusal.code, message: "listen \(refusal.description)") }
                 else if let lookup = error as? LookupFailure { SocketFailure(code: lookup.code, message: lookup.message) }
                 else { SocketErrors.failure(error, syscall: "listen") }
-            record.state = ServerState.closed.rawValue
+            record.state = .closed
             record.closedAt = Ledger.now()
             record.errorCode = failure.code
             record.errorMessage = failure.message
@@ -130,7 +130,7 @@ extension ConnectionManager {
         let handler = SocketHandler(limit: limits.socketBufferBytes, allowHalfOpen: server.options.allowHalfOpen, signal: signal)
         let local = Endpoint(child.localAddress) ?? server.local
         let remote = Endpoint(child.remoteAddress)
-        var record = ConnectionRecord(id: id, role: Role.accepted.rawValue, kind: server.kind.rawValue, state: SocketState.open.rawValue, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: now)
+        var record = ConnectionRecord(id: id, role: .accepted, kind: server.kind, state: .open, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: now)
         record.serverID = server.id
         record.label = server.label
         record.localAddress = local?.address

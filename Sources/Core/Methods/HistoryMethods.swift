@@ -69,7 +69,7 @@ struct HistoryMethods: Sendable {
     private static func filter(_ params: HistoryQueryMethod.Params, for context: RequestContext) -> HistoryFilter {
         HistoryFilter(
             ownerUID: context.isAdmin ? nil : context.peer.uid, since: normalized(params.since), until: normalized(params.until),
-            role: params.role?.rawValue, kind: params.kind?.rawValue, state: params.state?.rawValue, host: params.host,
+            role: params.role, kind: params.kind, state: params.state, host: params.host,
             port: params.port, path: params.path, server: params.server, label: params.label)
     }
 
@@ -79,8 +79,8 @@ struct HistoryMethods: Sendable {
         let since = normalized(params.since) ?? Timestamp.format(now.addingTimeInterval(-86_400))
         let grouping = params.groupBy ?? .remote
         let filter = HistoryFilter(
-            ownerUID: context.isAdmin ? nil : context.peer.uid, since: since, until: until, role: params.role?.rawValue,
-            kind: params.kind?.rawValue, host: params.host, port: params.port, path: params.path, server: params.server,
+            ownerUID: context.isAdmin ? nil : context.peer.uid, since: since, until: until, role: params.role,
+            kind: params.kind, host: params.host, port: params.port, path: params.path, server: params.server,
             label: params.label)
         let rows: [StatsRow]
         do {
