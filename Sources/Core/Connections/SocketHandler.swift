@@ -39,7 +39,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// `socket.close` was called: unread bytes were discarded and every later call is refused.
     private(set) var discarded = false
     private var eofDelivered = false
-    private var unread = ByteBuffer()
+    private var unread = UnreadBytes()
     private(set) var bytesRead: Int64 = 0
     private(set) var bytesWritten: Int64 = 0
     private(set) var failure: SocketFailure?
@@ -59,7 +59,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.signal = signal
     }
 
-    var buffered: Int { unread.readableBytes }
+    var buffered: Int { unread.count }
 
     var state: SocketState {
         if closed || discarded { return .closed }
@@ -93,14 +93,14 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var buffer = unwrapInboundIn(data)
         let count = buffer.readableBytes
         bytesRead += Int64(count)
-        unread.writeBuffer(&buffer)
+        unread.append(&buffer)
         noteActivity()
         signal(.data(bytes: count, bytesRead: bytesRead, bytesWritten: bytesWritten))
         wakeWaiters()
     }
 
     func read(context: ChannelHandlerContext) {
-        if unread.readableBytes >= limit {
+        if unread.count >= limit {
             readHeld = true
         } else {
             context.read()
@@ -169,7 +169,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
             throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
         }
         let ended = inputEnded || closed
-        guard unread.readableBytes > 0 else {
+        guard unread.count > 0 else {
             guard ended else { return nil }
             if !eofDelivered || !closed {
                 eofDelivered = true
@@ -177,34 +177,9 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed and everything it received has been read")
         }
-        var length = min(maxBytes, unread.readableBytes)
-        if encoding == .utf8 {
-            let view = unread.readableBytesView
-            let isAll = length == view.count
-            guard let whole = ByteCoding.utf8Length(view.prefix(length), final: ended && isAll) else {
-                throw SocketErrors.invalidState("EILSEQ", "the bytes buffered on socket \(id) are not valid UTF-8; read them with encoding base64 or hex")
-            }
-            if whole == 0 {
-                // One character is longer than maxBytes, or not all here yet.
-                let longer = min(view.count, length + 3)
-                guard let extended = ByteCoding.utf8Length(view.prefix(longer), final: ended && longer == view.count) else {
-                    throw SocketErrors.invalidState("EILSEQ", "the bytes buffered on socket \(id) are not valid UTF-8; read them with encoding base64 or hex")
-                }
-                guard extended > 0 else { return nil }
-                length = extended
-            } else {
-                length = whole
-            }
-        }
-        let slice = unread.readSlice(length: length)!
-        let data = ByteCoding.encode(slice.readableBytesView, encoding)
-        if unread.readableBytes == 0 {
-            unread = ByteBuffer()
-        } else if unread.readerIndex > 65536 {
-            unread.discardReadBytes()
-        }
+        guard let (data, length) = try unread.take(maxBytes: maxBytes, encoding: encoding, ended: ended, id: id) else { return nil }
         resumeReadingIfDrained()
-        let eof = ended && unread.readableBytes == 0
+        let eof = ended && unread.count == 0
         if eof { eofDelivered = true }
         return SocketReadMethod.Result(data: data, encoding: encoding, bytes: length, eof: eof)
     }
@@ -275,7 +250,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Closes now, discarding unread bytes; `reset` sends RST.
     func close(reset: Bool) -> EventLoopFuture<Void>? {
         discarded = true
-        unread = ByteBuffer()
+        unread = UnreadBytes()
         wakeWaiters()
         guard let context, !closed else { return nil }
         let channel = context.channel
@@ -316,7 +291,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func resumeReadingIfDrained() {
-        guard readHeld, unread.readableBytes < limit, let context else { return }
+        guard readHeld, unread.count < limit, let context else { return }
         readHeld = false
         context.read()
     }

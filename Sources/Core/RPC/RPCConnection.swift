@@ -34,7 +34,7 @@ final class RPCConnection: ChannelDuplexHandler {
     private var channelContext: ChannelHandlerContext?
 
     /// Answers waiting for the end of the current read, written together.
-    private var answers = JSONWriter(capacity: 4096)
+    private var answers = AnswerLines()
     private var inRead = false
     private var readHeld = false
     /// Notification lines from other threads, written by this handler.
@@ -93,7 +93,7 @@ final class RPCConnection: ChannelDuplexHandler {
         serveLastLine(context: context)
         // What the client had asked to write still goes to its sockets.
         flushes.close()
-        answers.bytes.removeAll()
+        answers = AnswerLines()
         let waiting = inFlight.values.compactMap { $0 }
         inFlight.removeAll()
         for task in waiting { task.cancel() }
@@ -269,43 +269,23 @@ final class RPCConnection: ChannelDuplexHandler {
 
     // MARK: Writing
 
-    private enum Answer {
-        case single(ResponseMessage)
-        case batch([ResponseMessage])
-    }
-
-    private func send(_ answer: Answer, context: ChannelHandlerContext) {
+    private func send(_ answer: AnswerLines.Answer, context: ChannelHandlerContext) {
         guard !closed else { return }
-        let start = answers.bytes.count
-        do {
-            switch answer {
-            case .single(let response): try response.write(line: &answers)
-            case .batch(let responses): try ResponseMessage.write(batch: responses, line: &answers)
-            }
-        } catch {
-            requestContext?.logger.error("cannot encode a response", metadata: ["error": "\(error)"])
-            answers.bytes.removeSubrange(start...)
-            let failed: (RequestID) -> ResponseMessage = { ResponseMessage(id: $0, outcome: .error(Dispatcher.responseError(.internalFailure("result could not be encoded")))) }
-            switch answer {
-            case .single(let response): try? failed(response.id).write(line: &answers)
-            case .batch(let responses): try? ResponseMessage.write(batch: responses.map { failed($0.id) }, line: &answers)
-            }
-        }
+        answers.append(answer, logger: requestContext?.logger)
         // Inside a read, answers wait for its end and leave in one write.
         if !inRead { writeAnswers(context: context) }
     }
 
     private func writeAnswers(context: ChannelHandlerContext) {
-        guard !answers.bytes.isEmpty, !closed else { return }
-        let ready = context.channel.allocator.buffer(bytes: answers.bytes)
-        answers.bytes.removeAll(keepingCapacity: true)
+        guard !answers.isEmpty, !closed else { return }
+        let ready = answers.take(allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(ready), promise: nil)
     }
 
     /// Moves the notifications queued in ``outbox`` behind the answers already made.
     func drainOutbox() {
         guard let context = channelContext else { return }
-        answers.bytes.append(contentsOf: outbox.take())
+        answers.append(lines: outbox.take())
         if !inRead { writeAnswers(context: context) }
         if !context.channel.isWritable { outbox.block() }
     }

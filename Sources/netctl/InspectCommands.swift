@@ -1,0 +1,128 @@
+import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import NetdBlockingClient
+import NetdProtocol
+
+struct Get: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one socket or server.")
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "The socket's or server's id.") var id: Int64
+
+    func run() throws {
+        try globals.withClient { client in
+            do {
+                let server = try client.call(ServerGetMethod.self, .init(id: id))
+                try globals.print(server) { server in
+                    """
+                    server \(server.id) (\(server.kind.rawValue)) \(server.state.rawValue) on \(describe(server.local))
+                    connections \(server.connections), accepted \(server.accepted), pending \(server.pending), backlog \(server.backlog)
+                    owner uid \(server.owner.uid) pid \(server.owner.pid), opened \(server.openedAt)\(server.closedAt.map { ", closed \($0)" } ?? "")
+                    """ + (server.label.map { "\nlabel \($0)" } ?? "")
+                }
+            } catch let error as ResponseError where error.code == .notFound {
+                let socket = try client.call(SocketGetMethod.self, .init(id: id))
+                try globals.print(socket) { socket in
+                    var lines = [
+                        "socket \(socket.id) (\(socket.role.rawValue), \(socket.kind.rawValue)) \(socket.state.rawValue)",
+                        "local  \(describe(socket.local))",
+                        "remote \(describe(socket.remote))\(socket.host.map { " (\($0))" } ?? "")",
+                        "bytes  \(socket.bytesRead) in, \(socket.bytesWritten) out, \(socket.buffered) unread",
+                        "owner  uid \(socket.owner.uid) pid \(socket.owner.pid)",
+                        "opened \(socket.openedAt)\(socket.closedAt.map { ", closed \($0)" } ?? "")",
+                    ]
+                    if let server = socket.server { lines.append("server \(server)") }
+                    if let label = socket.label { lines.append("label  \(label)") }
+                    if let error = socket.error { lines.append("error  \(error.code): \(error.message)") }
+                    return lines.joined(separator: "\n")
+                }
+            }
+        }
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List your servers and sockets.")
+
+    @OptionGroup var globals: GlobalOptions
+    @Option(help: "Only this state.") var state: String?
+    @Option(help: "Only this label.") var label: String?
+
+    struct Both: Encodable {
+        var servers: [ServerInfo]
+        var sockets: [SocketInfo]
+    }
+
+    func run() throws {
+        let both = try globals.withClient { client in
+            Both(
+                servers: try client.call(ServerListMethod.self, .init(state: state, label: label)).servers,
+                sockets: try client.call(SocketListMethod.self, .init(state: state, label: label)).sockets)
+        }
+        try globals.print(both) { both in
+            var rows = [["ID", "ROLE", "KIND", "STATE", "LOCAL", "REMOTE", "IN", "OUT", "UNREAD", "LABEL"]]
+            for server in both.servers {
+                rows.append([String(server.id), "server", server.kind.rawValue, server.state.rawValue, describe(server.local),
+                             "\(server.connections) conn", "-", "-", "\(server.pending) pending", server.label ?? ""])
+            }
+            for socket in both.sockets {
+                rows.append([String(socket.id), socket.role.rawValue, socket.kind.rawValue, socket.state.rawValue,
+                             describe(socket.local), describe(socket.remote), String(socket.bytesRead),
+                             String(socket.bytesWritten), String(socket.buffered), socket.label ?? ""])
+            }
+            return table(rows)
+        }
+    }
+}
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print events as they happen, until interrupted.")
+
+    @OptionGroup var globals: GlobalOptions
+    @Option(name: .customLong("type"), help: "Only this event type (repeatable).") var types: [String] = []
+    @Option(name: .customLong("id"), help: "Only this socket or server (repeatable).") var ids: [Int64] = []
+    @Option(help: "Stop after this many events.") var count: Int?
+
+    func run() throws {
+        try globals.withClient { client in
+            let params = EventsSubscribeMethod.Params(types: types.isEmpty ? nil : types, ids: ids.isEmpty ? nil : ids)
+            _ = try client.call(EventsSubscribeMethod.self, params)
+            var seen = 0
+            while count.map({ seen < $0 }) ?? true {
+                let line = try client.receiveLine()
+                guard let event = try? JSONDecoder().decode(JSONValue.self, from: line), let params = event["params"] else { continue }
+                let text: String
+                if globals.json {
+                    text = String(decoding: try JSONCoding.encode(params), as: UTF8.self)
+                } else {
+                    var extra = params
+                    if case .object(var fields) = extra {
+                        for key in ["subscription", "seq", "at", "type", "id"] { fields[key] = nil }
+                        extra = .object(fields)
+                    }
+                    let details = (try? String(decoding: JSONCoding.encode(extra), as: UTF8.self)) ?? ""
+                    text = "\(params["at"]?.stringValue ?? "") \(params["type"]?.stringValue ?? "") \(params["id"]?.integerValue ?? 0) \(details == "{}" ? "" : details)"
+                }
+                // Unbuffered, so that `netctl watch | grep` sees each event as it happens.
+                Terminal.out(Array((text + "\n").utf8))
+                seen += 1
+            }
+        }
+    }
+}
+
+/// Columns padded to their widest cell.
+func table(_ rows: [[String]]) -> String {
+    let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    return rows.map { row in
+        String(zip(row, widths).map { $0 + String(repeating: " ", count: max(0, $1 - $0.count)) }.joined(separator: "  ")
+            .reversed().drop(while: { $0 == " " }).reversed())
+    }.joined(separator: "\n")
+}
