@@ -63,6 +63,53 @@ public struct ConnectionRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
     }
 
     public typealias Column = CodingKeys
+
+    /// The value of one column. The switch is exhaustive: a column added to ``Column`` cannot be
+    /// left out of what is written.
+    func value(of column: Column) -> DatabaseValue {
+        switch column {
+        case .id: id.databaseValue
+        case .role: role.databaseValue
+        case .kind: kind.databaseValue
+        case .state: state.databaseValue
+        case .label: label.databaseValue
+        case .host: host.databaseValue
+        case .localAddress: localAddress.databaseValue
+        case .localPort: localPort.databaseValue
+        case .localPath: localPath.databaseValue
+        case .remoteAddress: remoteAddress.databaseValue
+        case .remotePort: remotePort.databaseValue
+        case .remotePath: remotePath.databaseValue
+        case .serverID: serverID.databaseValue
+        case .ownerUID: ownerUID.databaseValue
+        case .ownerPID: ownerPID.databaseValue
+        case .openedAt: openedAt.databaseValue
+        case .closedAt: closedAt.databaseValue
+        case .lastActivityAt: lastActivityAt.databaseValue
+        case .bytesRead: bytesRead.databaseValue
+        case .bytesWritten: bytesWritten.databaseValue
+        case .errorCode: errorCode.databaseValue
+        case .errorMessage: errorMessage.databaseValue
+        case .backlog: backlog.databaseValue
+        case .maxConnections: maxConnections.databaseValue
+        case .accepted: accepted.databaseValue
+        }
+    }
+
+    /// Every column's value, in ``Column`` order.
+    var row: [DatabaseValue] { Column.allCases.map(value(of:)) }
+
+    /// Written column by column (``value(of:)``), not through `Encodable`'s containers.
+    public func encode(to container: inout PersistenceContainer) {
+        for column in Column.allCases { container[column.rawValue] = value(of: column) }
+    }
+}
+
+extension ConnectionRecord.Column {
+    /// Where this column's value sits in ``ConnectionRecord/row``.
+    var index: Int { Self.indexes[self]! }
+
+    private static let indexes = Dictionary(uniqueKeysWithValues: allCases.enumerated().map { ($1, $0) })
 }
 
 extension Role: DatabaseValueConvertible {}

@@ -55,53 +55,58 @@ public enum RecordChange: Sendable, Hashable {
     }
 }
 
-extension HistoryChange {
+/// A change as one transaction writes it: a new record as the values of its row, with the updates
+/// of the same batch folded in, or any other change as queued.
+enum BatchedChange {
+    case row([DatabaseValue])
+    case change(HistoryChange)
+
+    private static let insertSQL: String = {
+        let columns = ConnectionRecord.Column.allCases
+        return "INSERT INTO \(ConnectionRecord.databaseTableName) (" + columns.map(\.rawValue).joined(separator: ", ")
+            + ") VALUES (" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
+    }()
+
     func apply(_ db: Database) throws {
         switch self {
-        case .insert(let record):
-            try record.insert(db)
-        case .event(let event):
+        case .row(let values):
+            try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(values))
+        case .change(.insert(let record)):
+            try BatchedChange.row(record.row).apply(db)
+        case .change(.event(let event)):
             try event.insert(db)
-        case .update(let id, let change):
+        case .change(.update(let id, let change)):
             var arguments = StatementArguments(change.values)
             arguments += [id]
             try db.cachedStatement(sql: change.sql).execute(arguments: arguments)
         }
     }
 
-    /// The same changes with the updates of a record inserted in the same batch folded into its
-    /// insert: a socket opened and closed within one transaction is written as one row, not a row
-    /// and two updates of every index.
-    static func merge(_ changes: [HistoryChange]) -> [HistoryChange] {
-        var merged: [HistoryChange] = []
-        merged.reserveCapacity(changes.count)
+    /// The changes with the updates of a record inserted in the same batch folded into its row: a
+    /// socket opened and closed within one transaction is written as one row, not a row and two
+    /// updates of every index. The fold sets the columns and values the update's SQL would.
+    static func fold(_ changes: [HistoryChange]) -> [BatchedChange] {
+        var batched: [BatchedChange] = []
+        batched.reserveCapacity(changes.count)
         var inserted: [Int64: Int] = [:]
         for change in changes {
             switch change {
             case .insert(let record):
-                inserted[record.id] = merged.count
-                merged.append(change)
+                inserted[record.id] = batched.count
+                batched.append(.row(record.row))
             case .update(let id, let update):
-                if let index = inserted[id], case .insert(var record) = merged[index], (try? record.apply(update)) != nil {
-                    merged[index] = .insert(record)
-                } else {
-                    merged.append(change)
+                guard let index = inserted[id], case .row(var values) = batched[index] else {
+                    batched.append(.change(change))
+                    continue
                 }
+                for (column, value) in zip(update.columns, update.values) {
+                    values[column.index] = value?.databaseValue ?? .null
+                }
+                batched[index] = .row(values)
             case .event:
-                merged.append(change)
+                batched.append(.change(change))
             }
         }
-        return merged
-    }
-}
-
-extension ConnectionRecord {
-    /// Sets what `change` sets, as its SQL would: through the same columns and values.
-    mutating func apply(_ change: RecordChange) throws {
-        var row = try databaseDictionary
-        for (column, value) in zip(change.columns, change.values) {
-            row[column.rawValue] = value?.databaseValue ?? .null
-        }
-        self = try ConnectionRecord(row: Row(row))
+        return batched
     }
 }

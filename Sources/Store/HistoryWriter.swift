@@ -176,7 +176,7 @@ public final class HistoryWriter: Sendable {
         }
         if !changes.isEmpty || !counters.isEmpty {
             do {
-                let merged = HistoryChange.merge(changes)
+                let merged = BatchedChange.fold(changes)
                 let rejected = try await pool.write { db -> Int in
                     var rejected = 0
                     for change in merged {

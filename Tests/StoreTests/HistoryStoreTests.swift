@@ -158,8 +158,8 @@ import Testing
             .serverClosed(at: "2026-11-25T10:00:01.000Z", accepted: 4),
         ]
         // Record 1 in one batch (folded), record 2 inserted first and updated in later batches.
-        let folded = HistoryChange.merge([.insert(record(1))] + updates.map { .update(id: 1, $0) })
-        #expect(folded.count == 1)
+        let folded: [HistoryChange] = [.insert(record(1))] + updates.map { .update(id: 1, $0) }
+        #expect(BatchedChange.fold(folded).count == 1)
         let oneByOne = [[HistoryWriter.Change.insert(record(2))]] + updates.map { [.update(id: 2, $0)] }
         for batch in [folded] + oneByOne {
             let writer = HistoryWriter(store: store, logger: logger, queueLimit: 200_000)
