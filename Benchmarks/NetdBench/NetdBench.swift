@@ -20,6 +20,14 @@ struct NetdBench: AsyncParsableCommand {
     @Option(help: "Write the measurements as JSON to this file.")
     var json: String?
 
+    @Option(help: ArgumentHelp(
+        "rpc-methods: only this method (socket.get, socket.write, socket.read, connect+close), against netd alone, for profiling.",
+        discussion: "Prints netd's pid first, for `perf record -p`."))
+    var method: String?
+
+    @Option(help: "With --method: clients, requests in flight per client, and seconds (default 16, 1, 20).")
+    var profile: String?
+
     func run() async throws {
         let chosen = Set((only ?? Self.scenarios.joined(separator: ",")).split(separator: ",").map(String.init))
         if let unknown = chosen.subtracting(Self.scenarios).first {
@@ -32,7 +40,13 @@ struct NetdBench: AsyncParsableCommand {
             measurements += try await RPCPingScenario.run(smoke: smoke)
         }
         if chosen.contains("rpc-methods") {
-            measurements += try await RPCMethodsScenario.run(smoke: smoke)
+            if let method {
+                let parts = (profile ?? "16,1,20").split(separator: ",").compactMap { Int($0) }
+                guard parts.count == 3 else { throw ValidationError("--profile takes clients,depth,seconds") }
+                measurements += try await RPCMethodsScenario.profile(method, clients: parts[0], depth: parts[1], seconds: parts[2])
+            } else {
+                measurements += try await RPCMethodsScenario.run(smoke: smoke)
+            }
         }
         if chosen.contains("data-path") {
             measurements += try await DataPathScenario.run(smoke: smoke)

@@ -94,6 +94,43 @@ enum RPCMethodsScenario {
         return results
     }
 
+    /// One method in one setting against netd alone, for as long as a profiler needs.
+    static func profile(_ method: String, clients: Int, depth: Int, seconds: Int) async throws -> [Measurement] {
+        let folder = try ScratchFolder()
+        defer { folder.remove() }
+        let peers = try await RPCPeers.start(in: folder)
+        defer { peers.stop() }
+        let sink = try await TCPPeer.start(.sink)
+        defer { sink.close() }
+        let source = try await TCPPeer.start(.source)
+        defer { source.close() }
+        let listener = try await TCPPeer.start(.hold)
+        defer { listener.close() }
+        let sinks = try await connect(peers.netdSocket, port: sink.port, count: clients)
+        let sources = try await connect(peers.netdSocket, port: source.port, count: clients)
+        print("netd pid \(peers.netd.process.processIdentifier): \(method), \(clients) clients, \(depth) in flight, \(seconds) s")
+        let requests: [String]
+        switch method {
+        case "socket.get": requests = sinks.map { #"{"jsonrpc":"2.0","id":1,"method":"socket.get","params":{"id":\#($0)}}"# + "\n" }
+        case "socket.write": requests = sinks.map { #"{"jsonrpc":"2.0","id":1,"method":"socket.write","params":{"id":\#($0),"data":"\#(payload)"}}"# + "\n" }
+        case "socket.read": requests = sources.map { #"{"jsonrpc":"2.0","id":1,"method":"socket.read","params":{"id":\#($0),"maxBytes":16,"waitMs":1000}}"# + "\n" }
+        case "connect+close": requests = []
+        default: throw BenchError("no method \(method) in rpc-methods")
+        }
+        let duration = Duration.seconds(seconds)
+        let result = requests.isEmpty
+            ? try await LoadGenerator.run(path: peers.netdSocket, connections: clients, duration: duration, warmup: .milliseconds(500)) { _ in
+                ConnectCloseLoop(port: listener.port, depth: depth)
+            }
+            : try await LoadGenerator.run(
+                path: peers.netdSocket, requests: requests, linesPerAnswer: 1, connections: clients, depth: depth,
+                duration: duration, warmup: .milliseconds(500))
+        let latency = Latencies(microseconds: result.latencies)
+        return [Measurement(
+            scenario: "rpc-methods", name: "\(method), profiled, \(clients) clients, \(depth) in flight",
+            figures: ["netdRps": result.perSecond.rounded(), "netdP50Us": latency.p50, "netdP99Us": latency.p99])]
+    }
+
     /// Opens `count` sockets to 127.0.0.1:`port` through a JSON-RPC daemon; their ids.
     private static func connect(_ path: String, port: Int, count: Int) async throws -> [Int64] {
         try await LineClient.with(path) { client in

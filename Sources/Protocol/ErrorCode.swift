@@ -38,9 +38,9 @@ public struct ErrorCode: RawRepresentable, Codable, Hashable, Sendable, CustomSt
 /// The `error` member of a JSON-RPC response, and the error netd's code throws to produce one.
 public struct ResponseError: Error, Codable, Hashable, Sendable {
     public var code: ErrorCode
-    public var message: String
     /// For netd's own errors, an object whose `code` is the POSIX-style name Node.js would give.
     public var data: JSONValue?
+    public var message: String
 
     public init(code: ErrorCode, message: String, data: JSONValue? = nil) {
         self.code = code

@@ -51,8 +51,8 @@ public struct RequestMessage<Params: Encodable & Sendable>: Encodable, Sendable 
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
-        try container.encode("2.0", forKey: .jsonrpc)
         try container.encodeIfPresent(id, forKey: .id)
+        try container.encode("2.0", forKey: .jsonrpc)
         try container.encode(method, forKey: .method)
         try container.encodeIfPresent(params, forKey: .params)
     }
@@ -112,7 +112,13 @@ extension ResponseMessage {
 
     private func write(to json: inout JSONWriter) throws {
         json.raw(#"{"jsonrpc":"2.0","id":"#)
-        try JSONCoding.write(id, to: &json)
+        switch id {
+        // The usual ids, written as the encoder would, without one.
+        case .number(let number): json.integer(number)
+        case .string(let string): json.string(string)
+        case .null: json.null()
+        default: try JSONCoding.write(id, to: &json)
+        }
         switch outcome {
         case .result(let result):
             json.raw(#","result":"#)

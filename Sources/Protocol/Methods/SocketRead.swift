@@ -32,9 +32,9 @@ public enum SocketReadMethod: RPCMethod {
     }
 
     public struct Result: Codable, Hashable, Sendable {
+        public var bytes: Int
         public var data: String
         public var encoding: DataEncoding
-        public var bytes: Int
         /// True once the peer has ended and nothing is left to read.
         public var eof: Bool
 

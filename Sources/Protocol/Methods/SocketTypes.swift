@@ -23,11 +23,12 @@ public enum DataEncoding: String, Codable, Sendable, CaseIterable {
 
 /// One end of a connection: `{"address","port","family"}` for TCP, `{"path"}` for Unix sockets.
 public struct Endpoint: Codable, Hashable, Sendable {
+    // In key order: the encoder writes them so, with nothing to sort.
     public var address: String?
-    public var port: Int?
     /// `IPv4` or `IPv6`.
     public var family: String?
     public var path: String?
+    public var port: Int?
 
     public init(address: String? = nil, port: Int? = nil, family: String? = nil, path: String? = nil) {
         self.address = address
@@ -47,8 +48,8 @@ public struct Endpoint: Codable, Hashable, Sendable {
 
 /// Who opened a socket or server: the kernel's word on the RPC client that asked.
 public struct Owner: Codable, Hashable, Sendable {
-    public var uid: UInt32
     public var pid: Int32
+    public var uid: UInt32
 
     public init(uid: UInt32, pid: Int32) {
         self.uid = uid
@@ -116,22 +117,22 @@ public struct SocketInfo: Codable, Hashable, Sendable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(role, forKey: .role)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(state, forKey: .state)
-        try container.encode(local, forKey: .local)
-        try container.encode(remote, forKey: .remote)
-        try container.encode(host, forKey: .host)
-        try container.encode(server, forKey: .server)
-        try container.encode(label, forKey: .label)
-        try container.encode(owner, forKey: .owner)
+        try container.encode(buffered, forKey: .buffered)
         try container.encode(bytesRead, forKey: .bytesRead)
         try container.encode(bytesWritten, forKey: .bytesWritten)
-        try container.encode(buffered, forKey: .buffered)
+        try container.encodeOrNull(closedAt, forKey: .closedAt)
+        try container.encodeOrNull(error, forKey: .error)
+        try container.encodeOrNull(host, forKey: .host)
+        try container.encode(id, forKey: .id)
+        try container.encode(raw: kind, forKey: .kind)
+        try container.encodeOrNull(label, forKey: .label)
+        try container.encodeOrNull(local, forKey: .local)
         try container.encode(openedAt, forKey: .openedAt)
-        try container.encode(closedAt, forKey: .closedAt)
-        try container.encode(error, forKey: .error)
+        try container.encode(owner, forKey: .owner)
+        try container.encodeOrNull(remote, forKey: .remote)
+        try container.encode(raw: role, forKey: .role)
+        try container.encodeOrNull(server, forKey: .server)
+        try container.encode(raw: state, forKey: .state)
     }
 }
 
@@ -185,20 +186,20 @@ public struct ServerInfo: Codable, Hashable, Sendable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(role, forKey: .role)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(state, forKey: .state)
-        try container.encode(local, forKey: .local)
-        try container.encode(backlog, forKey: .backlog)
-        try container.encode(connections, forKey: .connections)
         try container.encode(accepted, forKey: .accepted)
-        try container.encode(pending, forKey: .pending)
-        try container.encode(maxConnections, forKey: .maxConnections)
-        try container.encode(label, forKey: .label)
-        try container.encode(owner, forKey: .owner)
+        try container.encode(backlog, forKey: .backlog)
+        try container.encodeOrNull(closedAt, forKey: .closedAt)
+        try container.encode(connections, forKey: .connections)
+        try container.encodeOrNull(error, forKey: .error)
+        try container.encode(id, forKey: .id)
+        try container.encode(raw: kind, forKey: .kind)
+        try container.encodeOrNull(label, forKey: .label)
+        try container.encodeOrNull(local, forKey: .local)
+        try container.encodeOrNull(maxConnections, forKey: .maxConnections)
         try container.encode(openedAt, forKey: .openedAt)
-        try container.encode(closedAt, forKey: .closedAt)
-        try container.encode(error, forKey: .error)
+        try container.encode(owner, forKey: .owner)
+        try container.encode(pending, forKey: .pending)
+        try container.encode(raw: role, forKey: .role)
+        try container.encode(raw: state, forKey: .state)
     }
 }
