@@ -67,6 +67,12 @@ enum BatchedChange {
             + ") VALUES (" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
     }()
 
+    private static let eventSQL: String = {
+        typealias Column = EventRecord.CodingKeys
+        let columns = [Column.connectionID, .at, .type, .detail].map(\.rawValue)
+        return "INSERT INTO \(EventRecord.databaseTableName) (\(columns.joined(separator: ", "))) VALUES (?, ?, ?, ?)"
+    }()
+
     func apply(_ db: Database) throws {
         switch self {
         case .row(let values):
@@ -74,7 +80,8 @@ enum BatchedChange {
         case .change(.insert(let record)):
             try BatchedChange.row(record.row).apply(db)
         case .change(.event(let event)):
-            try event.insert(db)
+            // A cached statement, not the record's insert (which builds its statement and fetches the id back).
+            try db.cachedStatement(sql: Self.eventSQL).execute(arguments: [event.connectionID, event.at, event.type, event.detail])
         case .change(.update(let id, let change)):
             var arguments = StatementArguments(change.values)
             arguments += [id]
