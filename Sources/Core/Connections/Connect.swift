@@ -60,7 +60,11 @@ extension ConnectionManager {
         if params.keepAlive == true, let delay = params.keepAliveInitialDelayMs {
             try? await socket.setOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), max(1, delay / 1000))
         }
-        await ledger.committed(ledger.connected(id, owner: owner, local: local, remote: remote))
+        ledger.connected(id, owner: owner, local: local, remote: remote)
+        // The record was queued before the connect began, so it is usually written by now; the
+        // call waits for it (the contract: a record exists before the call that opened it returns),
+        // not for the connected state and addresses, which land with the next commit.
+        await ledger.committed(sequence)
         return await socket.info()
     }
 

@@ -31,6 +31,7 @@ final class Ledger: Sendable {
     }
 
     /// A client socket connected: its addresses, and `connect`.
+    @discardableResult
     func connected(_ id: Int64, owner: Owner, local: Endpoint?, remote: Endpoint?) -> UInt64 {
         let now = Self.now()
         history.enqueue(.update(id: id, .connected(local: local, remote: remote, at: now)))
