@@ -20,11 +20,20 @@ public enum JSONCoding {
 
     /// Appends the JSON text of `value`.
     public static func write<T: Encodable>(_ value: T, to writer: inout JSONWriter) throws {
-        let encoder = ByteEncoder()
-        swap(&encoder.json, &writer)
-        defer { swap(&encoder.json, &writer) }
-        try encoder.encodeValue(value)
-        encoder.closeFrames(above: -1)
+        try ByteEncoder().write(value, to: &writer)
+    }
+
+    /// An encoder kept for many values, one after another on one thread (an RPC connection's
+    /// answers): its bookkeeping is allocated once, not per value.
+    public final class Reusable {
+        fileprivate let encoder = ByteEncoder()
+
+        public init() {}
+
+        /// Appends the JSON text of `value`, as ``JSONCoding/write(_:to:)``.
+        public func write<T: Encodable>(_ value: T, to writer: inout JSONWriter) throws {
+            try encoder.write(value, to: &writer)
+        }
     }
 
     /// `value` for people to read: two spaces of indent per level, one member or element a line.
@@ -107,6 +116,18 @@ final class ByteEncoder: Encoder {
     private var expectingValue = false
     /// The container the value being encoded opened: asked for again, it is the same one.
     private var levelFrame: Int?
+
+    func write<T: Encodable>(_ value: T, to writer: inout JSONWriter) throws {
+        // What a value that threw left behind is not carried into the next one.
+        frames.removeAll(keepingCapacity: true)
+        entries.removeAll(keepingCapacity: true)
+        levelFrame = nil
+        expectingValue = false
+        swap(&json, &writer)
+        defer { swap(&json, &writer) }
+        try encodeValue(value)
+        closeFrames(above: -1)
+    }
 
     func encodeValue<T: Encodable>(_ value: T) throws {
         let base = frames.count

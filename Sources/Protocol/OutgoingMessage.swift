@@ -87,9 +87,9 @@ extension ResponseMessage {
         return json.bytes
     }
 
-    /// Appends this response's line, newline included.
-    public func write(line json: inout JSONWriter) throws {
-        try write(to: &json)
+    /// Appends this response's line, newline included, through `encoder` if given (else a new one).
+    public func write(line json: inout JSONWriter, encoder: JSONCoding.Reusable? = nil) throws {
+        try write(to: &json, encoder: encoder)
         json.raw("\n")
     }
 
@@ -101,31 +101,32 @@ extension ResponseMessage {
     }
 
     /// Appends a batch's line, newline included.
-    public static func write(batch: [ResponseMessage], line json: inout JSONWriter) throws {
+    public static func write(batch: [ResponseMessage], line json: inout JSONWriter, encoder: JSONCoding.Reusable? = nil) throws {
         json.raw("[")
         for (index, response) in batch.enumerated() {
             if index > 0 { json.raw(",") }
-            try response.write(to: &json)
+            try response.write(to: &json, encoder: encoder)
         }
         json.raw("]\n")
     }
 
-    private func write(to json: inout JSONWriter) throws {
+    private func write(to json: inout JSONWriter, encoder: JSONCoding.Reusable?) throws {
+        let encoder = encoder ?? JSONCoding.Reusable()
         json.raw(#"{"jsonrpc":"2.0","id":"#)
         switch id {
         // The usual ids, written as the encoder would, without one.
         case .number(let number): json.integer(number)
         case .string(let string): json.string(string)
         case .null: json.null()
-        default: try JSONCoding.write(id, to: &json)
+        default: try encoder.write(id, to: &json)
         }
         switch outcome {
         case .result(let result):
             json.raw(#","result":"#)
-            try JSONCoding.write(result, to: &json)
+            try encoder.write(result, to: &json)
         case .error(let error):
             json.raw(#","error":"#)
-            try JSONCoding.write(error, to: &json)
+            try encoder.write(error, to: &json)
         }
         json.raw("}")
     }

@@ -11,6 +11,8 @@ struct AnswerLines {
     }
 
     private var json = JSONWriter(capacity: 4096)
+    /// One encoder for every answer of the connection.
+    private let encoder = JSONCoding.Reusable()
 
     var isEmpty: Bool { json.bytes.isEmpty }
 
@@ -20,8 +22,8 @@ struct AnswerLines {
         let start = json.bytes.count
         do {
             switch answer {
-            case .single(let response): try response.write(line: &json)
-            case .batch(let responses): try ResponseMessage.write(batch: responses, line: &json)
+            case .single(let response): try response.write(line: &json, encoder: encoder)
+            case .batch(let responses): try ResponseMessage.write(batch: responses, line: &json, encoder: encoder)
             }
         } catch {
             logger?.error("cannot encode a response", metadata: ["error": "\(error)"])
