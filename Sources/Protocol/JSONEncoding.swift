@@ -36,6 +36,26 @@ public enum JSONCoding {
         }
     }
 
+    /// A value encoded once, for answers that never change (`netd.ping`): this encoder writes
+    /// its text as it is; any other encoder encodes the value.
+    public struct EncodedOnce: Encodable, Sendable {
+        public let value: any Encodable & Sendable
+        let text: [UInt8]
+
+        public init<T: Encodable & Sendable>(_ value: T) throws {
+            self.value = value
+            self.text = try JSONCoding.encode(value)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            if let encoder = encoder as? ByteEncoder {
+                encoder.writeEncoded(text)
+            } else {
+                try value.encode(to: encoder)
+            }
+        }
+    }
+
     /// `value` for people to read: two spaces of indent per level, one member or element a line.
     public static func encodePretty<T: Encodable>(_ value: T) throws -> [UInt8] {
         indented(try encode(value))
@@ -103,15 +123,13 @@ final class ByteEncoder: Encoder {
         var start: Int
         var isObject: Bool
         var count = 0
-        /// Where this object's entries begin in ``entries``.
-        var firstEntry: Int
+        /// The text of the last key written in this object, quotes included: the next key is
+        /// compared with it as written, so no key is kept as a `String`.
+        var lastKey = 0..<0
         var sorted = true
     }
 
     @exclusivity(unchecked) fileprivate var frames: [Frame] = []
-    /// Where each entry of the open objects starts in the text, and where its key's text ends.
-    /// Keys are compared as written there, so none is kept as a `String`.
-    @exclusivity(unchecked) fileprivate var entries: [(offset: Int, keyEnd: Int)] = []
     /// A value is due and nothing of it is written yet.
     private var expectingValue = false
     /// The container the value being encoded opened: asked for again, it is the same one.
@@ -120,7 +138,6 @@ final class ByteEncoder: Encoder {
     func write<T: Encodable>(_ value: T, to writer: inout JSONWriter) throws {
         // What a value that threw left behind is not carried into the next one.
         frames.removeAll(keepingCapacity: true)
-        entries.removeAll(keepingCapacity: true)
         levelFrame = nil
         expectingValue = false
         swap(&json, &writer)
@@ -167,7 +184,7 @@ final class ByteEncoder: Encoder {
 
     func open(object: Bool) -> Int {
         expectingValue = false
-        frames.append(Frame(start: json.bytes.count, isObject: object, firstEntry: entries.count))
+        frames.append(Frame(start: json.bytes.count, isObject: object))
         json.raw(object ? "{" : "[")
         return frames.count - 1
     }
@@ -179,7 +196,6 @@ final class ByteEncoder: Encoder {
             if closing.isObject {
                 json.bytes.append(UInt8(ascii: "}"))
                 if !closing.sorted { sortEntries(of: closing) }
-                entries.removeLast(entries.count - closing.firstEntry)
             } else {
                 json.bytes.append(UInt8(ascii: "]"))
             }
@@ -192,14 +208,12 @@ final class ByteEncoder: Encoder {
         if frames[frame].count > 0 { json.bytes.append(UInt8(ascii: ",")) }
         let offset = json.bytes.count
         json.string(key)
-        let keyEnd = json.bytes.count
-        if frames[frame].count > 0, frames[frame].sorted, let last = entries.last,
-            !precedes(last.offset..<last.keyEnd, offset..<keyEnd)
-        {
+        let written = offset..<json.bytes.count
+        if frames[frame].count > 0, frames[frame].sorted, !precedes(frames[frame].lastKey, written) {
             frames[frame].sorted = false
         }
         frames[frame].count += 1
-        entries.append((offset, keyEnd))
+        frames[frame].lastKey = written
         json.bytes.append(UInt8(ascii: ":"))
         expectingValue = true
     }
@@ -223,6 +237,12 @@ final class ByteEncoder: Encoder {
         expectingValue = false
     }
 
+    /// Text that this encoder wrote before (``JSONCoding/EncodedOnce``), as the value due now.
+    func writeEncoded(_ text: [UInt8]) {
+        json.raw(text)
+        expectingValue = false
+    }
+
     /// Whether the key written at `left` comes before the one at `right`: byte order of their text
     /// (for keys without escapes, of their UTF-8), as Foundation's `sortedKeys` orders them.
     private func precedes(_ left: Range<Int>, _ right: Range<Int>) -> Bool {
@@ -236,14 +256,32 @@ final class ByteEncoder: Encoder {
     }
 
     /// Rewrites a closed object's entries in key order (stable: a repeated key keeps its place).
+    /// Rare (the hot results encode in key order), so the entries are found again in the text.
     private func sortEntries(of frame: Frame) {
-        let own = entries[frame.firstEntry...]
         let end = json.bytes.count - 1
         var segments: [(key: Range<Int>, range: Range<Int>)] = []
-        segments.reserveCapacity(own.count)
-        for (index, entry) in zip(own.indices, own) {
-            let next = index + 1 < entries.count ? entries[index + 1].offset - 1 : end
-            segments.append((entry.offset..<entry.keyEnd, entry.offset..<next))
+        json.bytes.withUnsafeBufferPointer { text in
+            var index = frame.start + 1
+            while index < end {
+                // An entry: its key (a string), then its value up to a comma at this depth.
+                let entryStart = index
+                index = Self.stringEnd(text, from: index)
+                let keyEnd = index
+                var depth = 0
+                while index < end {
+                    let byte = text[index]
+                    if byte == UInt8(ascii: "\"") {
+                        index = Self.stringEnd(text, from: index)
+                        continue
+                    }
+                    if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
+                    if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { depth -= 1 }
+                    if byte == UInt8(ascii: ","), depth == 0 { break }
+                    index += 1
+                }
+                segments.append((entryStart..<keyEnd, entryStart..<index))
+                index += 1
+            }
         }
         let ordered = segments.enumerated().sorted { left, right in
             // Stable: of two equal keys, the first written stays first.
@@ -258,6 +296,15 @@ final class ByteEncoder: Encoder {
             text.append(contentsOf: json.bytes[segment.element.range])
         }
         json.bytes.replaceSubrange((frame.start + 1)..<end, with: text)
+    }
+
+    /// The index just past the JSON string that starts (with its quote) at `start`.
+    private static func stringEnd(_ text: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var index = start + 1
+        while text[index] != UInt8(ascii: "\"") {
+            index += text[index] == UInt8(ascii: "\\") ? 2 : 1
+        }
+        return index + 1
     }
 
     func superEncoder() -> any Encoder {

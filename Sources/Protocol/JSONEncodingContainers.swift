@@ -58,18 +58,24 @@ struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         encoder.wrote()
     }
 
-    mutating func encode(_ value: Int, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { integer(Int64(value), key) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { integer(Int64(value), key) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { integer(Int64(value), key) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { integer(Int64(value), key) }
     mutating func encode(_ value: Int64, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { integer(UInt64(value), key) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { integer(UInt64(value), key) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { integer(UInt64(value), key) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { integer(UInt64(value), key) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { integer(value, key) }
 
-    private func integer<T: BinaryInteger>(_ value: T, _ key: Key) {
+    private func integer(_ value: Int64, _ key: Key) {
+        self.key(key)
+        encoder.json.integer(value)
+        encoder.wrote()
+    }
+
+    private func integer(_ value: UInt64, _ key: Key) {
         self.key(key)
         encoder.json.integer(value)
         encoder.wrote()
@@ -149,18 +155,24 @@ struct UnkeyedContainer: UnkeyedEncodingContainer {
         encoder.wrote()
     }
 
-    mutating func encode(_ value: Int) throws { integer(value) }
-    mutating func encode(_ value: Int8) throws { integer(value) }
-    mutating func encode(_ value: Int16) throws { integer(value) }
-    mutating func encode(_ value: Int32) throws { integer(value) }
+    mutating func encode(_ value: Int) throws { integer(Int64(value)) }
+    mutating func encode(_ value: Int8) throws { integer(Int64(value)) }
+    mutating func encode(_ value: Int16) throws { integer(Int64(value)) }
+    mutating func encode(_ value: Int32) throws { integer(Int64(value)) }
     mutating func encode(_ value: Int64) throws { integer(value) }
-    mutating func encode(_ value: UInt) throws { integer(value) }
-    mutating func encode(_ value: UInt8) throws { integer(value) }
-    mutating func encode(_ value: UInt16) throws { integer(value) }
-    mutating func encode(_ value: UInt32) throws { integer(value) }
+    mutating func encode(_ value: UInt) throws { integer(UInt64(value)) }
+    mutating func encode(_ value: UInt8) throws { integer(UInt64(value)) }
+    mutating func encode(_ value: UInt16) throws { integer(UInt64(value)) }
+    mutating func encode(_ value: UInt32) throws { integer(UInt64(value)) }
     mutating func encode(_ value: UInt64) throws { integer(value) }
 
-    private mutating func integer<T: BinaryInteger>(_ value: T) {
+    private mutating func integer(_ value: Int64) {
+        next()
+        encoder.json.integer(value)
+        encoder.wrote()
+    }
+
+    private mutating func integer(_ value: UInt64) {
         next()
         encoder.json.integer(value)
         encoder.wrote()
@@ -216,18 +228,23 @@ struct SingleValueContainer: SingleValueEncodingContainer {
         encoder.wrote()
     }
 
-    mutating func encode(_ value: Int) throws { integer(value) }
-    mutating func encode(_ value: Int8) throws { integer(value) }
-    mutating func encode(_ value: Int16) throws { integer(value) }
-    mutating func encode(_ value: Int32) throws { integer(value) }
+    mutating func encode(_ value: Int) throws { integer(Int64(value)) }
+    mutating func encode(_ value: Int8) throws { integer(Int64(value)) }
+    mutating func encode(_ value: Int16) throws { integer(Int64(value)) }
+    mutating func encode(_ value: Int32) throws { integer(Int64(value)) }
     mutating func encode(_ value: Int64) throws { integer(value) }
-    mutating func encode(_ value: UInt) throws { integer(value) }
-    mutating func encode(_ value: UInt8) throws { integer(value) }
-    mutating func encode(_ value: UInt16) throws { integer(value) }
-    mutating func encode(_ value: UInt32) throws { integer(value) }
+    mutating func encode(_ value: UInt) throws { integer(UInt64(value)) }
+    mutating func encode(_ value: UInt8) throws { integer(UInt64(value)) }
+    mutating func encode(_ value: UInt16) throws { integer(UInt64(value)) }
+    mutating func encode(_ value: UInt32) throws { integer(UInt64(value)) }
     mutating func encode(_ value: UInt64) throws { integer(value) }
 
-    private func integer<T: BinaryInteger>(_ value: T) {
+    private func integer(_ value: Int64) {
+        encoder.json.integer(value)
+        encoder.wrote()
+    }
+
+    private func integer(_ value: UInt64) {
         encoder.json.integer(value)
         encoder.wrote()
     }

@@ -27,7 +27,21 @@ public struct JSONWriter {
 
     public mutating func integer<T: BinaryInteger>(_ value: T) {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = UInt64(value.magnitude)
+        digits(UInt64(value.magnitude))
+    }
+
+    /// The integers every value is made of, without the generic path of `BinaryInteger`.
+    public mutating func integer(_ value: Int64) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        digits(value.magnitude)
+    }
+
+    public mutating func integer(_ value: UInt64) {
+        digits(value)
+    }
+
+    private mutating func digits(_ value: UInt64) {
+        var magnitude = value
         if magnitude < 10 {
             bytes.append(UInt8(ascii: "0") &+ UInt8(magnitude))
             return

@@ -48,6 +48,31 @@ import Testing
         #expect(try json(value) == #"{"a":2.5,"z":[{"x":true,"y":null}]}"#)
     }
 
+    /// An object put in order after it is written: its entries are found again in the text, so
+    /// values holding commas, quotes, escapes, brackets and braces must not cut an entry short.
+    @Test func unsortedEntriesWithTrickyValuesKeepTheirValues() throws {
+        let value = JSONValue.object([
+            "k": .string(#"a,"b"}\,{"#), "c": .array([.string("],["), .object(["q": .string("}"), "p": .integer(-2)])]),
+            "x\"y": .string("\n,\u{1}"), "a": .object([:]), "b": .array([]), "e": .string(""),
+        ])
+        #expect(try json(value) == #"{"a":{},"b":[],"c":["],[",{"p":-2,"q":"}"}],"e":"","k":"a,\"b\"}\\,{","x\"y":"\n,\u0001"}"#)
+        // Every integer width, through the concrete paths.
+        let integers: [String: Int64] = ["min": .min, "max": .max, "zero": 0, "nine": 9, "ten": -10]
+        #expect(try json(integers) == #"{"max":9223372036854775807,"min":-9223372036854775808,"nine":9,"ten":-10,"zero":0}"#)
+        #expect(try json([UInt64.max, 0]) == "[18446744073709551615,0]")
+        #expect(try json([Int8.min, Int8.max]) == "[-128,127]")
+    }
+
+    /// A constant answer encoded once is written as the value itself would be, inside others.
+    @Test func encodedOnceIsWrittenAsTheValue() throws {
+        let ping = PingMethod.Result()
+        let once = try JSONCoding.EncodedOnce(ping)
+        #expect(try json(once) == json(ping))
+        let response = ResponseMessage(id: .number(3), outcome: .result(once))
+        #expect(try response.line() == ResponseMessage(id: .number(3), outcome: .result(ping)).line())
+        #expect(try json(["b": once, "a": once]) == "{\"a\":\(json(ping)),\"b\":\(json(ping))}")
+    }
+
     /// The container calls the synthesized code never makes: nested containers, super encoders,
     /// a second request for the same container, a value that encodes nothing.
     private struct Handwritten: Encodable {

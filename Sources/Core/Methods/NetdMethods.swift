@@ -10,9 +10,9 @@ struct NetdMethods: Sendable {
     let history: @Sendable () -> HistoryHealth
 
     func register(in table: inout MethodTable) {
-        table.on(PingMethod.self) { _, _ in PingMethod.Result() }
+        table.on(PingMethod.self, always: PingMethod.Result())
         table.on(StatusMethod.self) { _, context in status(for: context) }
-        table.on(MethodsMethod.self) { _, _ in MethodsMethod.Result(methods: MethodRegistry.descriptions) }
+        table.on(MethodsMethod.self, always: MethodsMethod.Result(methods: MethodRegistry.descriptions))
     }
 
     private func status(for context: RequestContext) -> StatusMethod.Result {

@@ -57,6 +57,18 @@ public struct MethodTable: Sendable {
         }
     }
 
+    /// A method whose answer never changes (`netd.ping`): encoded once, here, by the one encoder,
+    /// and written as it is for every call.
+    public mutating func on<M: RPCMethod>(_ method: M.Type, always result: M.Result) {
+        let outcome: ResponseMessage.Outcome
+        do {
+            outcome = .result(try JSONCoding.EncodedOnce(result))
+        } catch {
+            outcome = .error(ResponseError(NetdError.internalFailure("the answer of \(M.name) cannot be encoded: \(error)")))
+        }
+        handlers[M.name] = { _, _ in .now(outcome) }
+    }
+
     /// A handler that picks how to answer each call (``Answer``): at once when it can, with a
     /// future or a task when it must wait.
     public mutating func on<M: RPCMethod>(
