@@ -33,9 +33,13 @@ extension ConnectionManager {
         let allowHalfOpen = params.allowHalfOpen ?? false
         let signal = signalHandler(id: id, owner: owner, serverID: nil)
         let handler: NIOLoopBound<SocketHandler>
+        let shared: SocketShared
         do {
-            let make: @Sendable () -> NIOLoopBound<SocketHandler> = { NIOLoopBound(SocketHandler(limit: limit, allowHalfOpen: allowHalfOpen, signal: signal), eventLoop: loop) }
-            handler = loop.inEventLoop ? make() : try await loop.submit(make).get()
+            let make: @Sendable () -> (NIOLoopBound<SocketHandler>, SocketShared) = {
+                let handler = SocketHandler(limit: limit, allowHalfOpen: allowHalfOpen, signal: signal)
+                return (NIOLoopBound(handler, eventLoop: loop), handler.shared)
+            }
+            (handler, shared) = loop.inEventLoop ? make() : try await loop.submit(make).get()
         } catch {
             registry.releasePlace(for: owner.uid)
             throw NetdError.internalFailure("cannot prepare the socket: \(error)")
@@ -55,7 +59,7 @@ extension ConnectionManager {
         let remote = Endpoint(channel.remoteAddress) ?? params.path.map(Endpoint.unix)
         let socket = ManagedSocket(
             id: id, role: .client, kind: kind, owner: owner, host: host, serverID: nil, label: params.label,
-            openedAt: openedAt, local: local, remote: remote, channel: channel, handler: handler, recordSequence: sequence)
+            openedAt: openedAt, local: local, remote: remote, channel: channel, handler: handler, shared: shared, recordSequence: sequence)
         registry.register(socket)
         if params.keepAlive == true, let delay = params.keepAliveInitialDelayMs {
             try? await socket.setOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), max(1, delay / 1000))
@@ -65,7 +69,7 @@ extension ConnectionManager {
         // call waits for it (the contract: a record exists before the call that opened it returns),
         // not for the connected state and addresses, which land with the next commit.
         await ledger.committed(sequence)
-        return await socket.info()
+        return socket.info()
     }
 
     private func open(

@@ -71,7 +71,7 @@ public final class ConnectionManager: Sendable {
     /// The socket or server with this id if netd still holds it, in the API's shape.
     func heldRecord(_ id: Int64) async -> (record: HistoryRecord, owner: Owner)? {
         let (socket, server) = registry.held(id)
-        if let socket { return (.socket(await socket.info()), socket.owner) }
+        if let socket { return (.socket(socket.info()), socket.owner) }
         if let server { return (.server(server.info()), server.owner) }
         return nil
     }

@@ -146,7 +146,7 @@ extension ConnectionManager {
             let socket = ManagedSocket(
                 id: id, role: .accepted, kind: server.kind, owner: owner, host: nil, serverID: server.id, label: server.label,
                 openedAt: now, local: local, remote: remote, channel: child,
-                handler: NIOLoopBound(handler, eventLoop: child.eventLoop), recordSequence: sequence)
+                handler: NIOLoopBound(handler, eventLoop: child.eventLoop), shared: handler.shared, recordSequence: sequence)
             self.registry.register(socket)
             self.ledger.announceConnection(server: server.id, socket: id, owner: owner, at: now)
             server.deliver(socket)

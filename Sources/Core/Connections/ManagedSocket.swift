@@ -3,8 +3,9 @@ import NIOCore
 import NetdProtocol
 import Synchronization
 
-/// A socket netd holds for a user: what never changes about it, and its channel, whose
-/// ``SocketHandler`` keeps the rest on the channel's event loop.
+/// A socket netd holds for a user: what never changes about it, its channel, whose
+/// ``SocketHandler`` runs its data path on the channel's event loop, and what that handler shares
+/// with every loop (``SocketShared``): `socket.get` and reads of buffered bytes never hop.
 final class ManagedSocket: Sendable {
     let id: Int64
     let role: Role
@@ -18,6 +19,7 @@ final class ManagedSocket: Sendable {
     let remote: Endpoint?
     let channel: any Channel
     private let handler: NIOLoopBound<SocketHandler>
+    private let shared: SocketShared
     private let closedAt = Mutex<String?>(nil)
     /// The sequence number of this socket's history record, for waiting until it is committed.
     let recordSequence: UInt64
@@ -25,7 +27,7 @@ final class ManagedSocket: Sendable {
     init(
         id: Int64, role: Role, kind: Kind, owner: Owner, host: String?, serverID: Int64?, label: String?,
         openedAt: String, local: Endpoint?, remote: Endpoint?, channel: any Channel, handler: NIOLoopBound<SocketHandler>,
-        recordSequence: UInt64
+        shared: SocketShared, recordSequence: UInt64
     ) {
         self.id = id
         self.role = role
@@ -39,6 +41,7 @@ final class ManagedSocket: Sendable {
         self.remote = remote
         self.channel = channel
         self.handler = handler
+        self.shared = shared
         self.recordSequence = recordSequence
     }
 
@@ -65,60 +68,61 @@ final class ManagedSocket: Sendable {
         }.get()
     }
 
-    /// Runs `body` with the handler on the channel's event loop, as a future that is complete
-    /// at once when the caller is on that loop already.
-    func onLoopFuture<T: Sendable>(_ body: @escaping @Sendable (SocketHandler) throws -> T) -> EventLoopFuture<T> {
-        let handler = self.handler
-        let loop = channel.eventLoop
-        if loop.inEventLoop { return loop.makeCompletedFuture { try body(handler.value) } }
-        return loop.submit { try body(handler.value) }
-    }
-
-    /// As ``info()``, without suspending: at once when the caller is on the socket's loop
-    /// (a request of the connection that opened it), else a future that loop completes.
-    func infoAnswer() -> Answer<SocketInfo> {
-        if channel.eventLoop.inEventLoop { return .now(info(handler.value)) }
-        return .future(onLoopFuture { handler in self.info(handler) })
-    }
-
-    private func info(_ handler: SocketHandler) -> SocketInfo {
-        let state = handler.state
-        return SocketInfo(
-            id: id, role: role, kind: kind, state: state, local: local, remote: remote, host: host,
-            server: serverID, label: label, owner: owner, bytesRead: handler.bytesRead, bytesWritten: handler.bytesWritten,
-            buffered: handler.buffered, openedAt: openedAt, closedAt: state == .closed ? closedAt.withLock { $0 } : nil,
-            error: handler.failure)
-    }
-
-    /// `socket.read` when the caller is on the socket's loop: what is there now, or nil when the
-    /// read must wait for bytes (then ``read(maxBytes:encoding:wait:)``).
+    /// `socket.read` on any loop: what is buffered now, or nil when the read must wait for bytes
+    /// (then ``read(maxBytes:encoding:wait:)``). A read that drains a full buffer has the
+    /// socket's loop read from the kernel again.
     func readNow(maxBytes: Int, encoding: DataEncoding, wait: Bool) throws(NetdError) -> SocketReadMethod.Result? {
-        guard channel.eventLoop.inEventLoop else { return nil }
-        if let taken = try handler.value.take(maxBytes: maxBytes, encoding: encoding, id: id) { return taken }
+        if let taken = try take(maxBytes: maxBytes, encoding: encoding) { return taken }
         return wait ? nil : SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: false)
+    }
+
+    private func take(maxBytes: Int, encoding: DataEncoding) throws(NetdError) -> SocketReadMethod.Result? {
+        let taken = try shared.take(maxBytes: maxBytes, encoding: encoding, id: id)
+        if taken.resumeReading {
+            let handler = self.handler
+            channel.eventLoop.execute { handler.value.resumeReading() }
+        }
+        return taken.result
     }
 
     /// `socket.write` as a future: complete once the bytes are with the kernel.
     ///
-    /// - Parameter flushes: the caller's deferred flushes: on the socket's own loop, while a read
-    ///   of requests is served, the write waits for the end of that read and leaves with the others.
+    /// - Parameter flushes: the caller's deferred flushes: while a read of requests is served, the
+    ///   write waits for the end of that read and leaves with the others, on the socket's loop in
+    ///   one task per loop however many sockets and writes there are.
     func writeFuture(_ bytes: [UInt8], flushes: NIOLoopBound<DeferredFlushes>? = nil) -> EventLoopFuture<Int> {
         let id = self.id
         let handler = self.handler
         let loop = channel.eventLoop
         let channel = self.channel
-        let write: @Sendable () -> EventLoopFuture<Int> = {
-            do { return try handler.value.write(bytes, id: id, flush: true) } catch { return loop.makeFailedFuture(error) }
-        }
         let written: EventLoopFuture<Int>
-        if loop.inEventLoop, let flushes, flushes.eventLoop === loop, flushes.value.isOpen {
-            do {
-                written = try handler.value.write(bytes, id: id, flush: false)
-                flushes.value.add(channel)
-            } catch {
-                written = loop.makeFailedFuture(error)
+        if let flushes, flushes.eventLoop.inEventLoop, flushes.value.isOpen {
+            if loop === flushes.eventLoop {
+                do {
+                    written = try handler.value.write(bytes, id: id, flush: false)
+                    flushes.value.add(channel)
+                } catch {
+                    written = loop.makeFailedFuture(error)
+                }
+            } else {
+                let promise = loop.makePromise(of: Int.self)
+                flushes.value.add(on: loop, DeferredFlushes.RemoteWrite(
+                    run: {
+                        do {
+                            try handler.value.write(bytes, id: id, flush: false).cascade(to: promise)
+                            return channel
+                        } catch {
+                            promise.fail(error)
+                            return nil
+                        }
+                    },
+                    abandon: { promise.fail($0) }))
+                written = promise.futureResult
             }
         } else {
+            let write: @Sendable () -> EventLoopFuture<Int> = {
+                do { return try handler.value.write(bytes, id: id, flush: true) } catch { return loop.makeFailedFuture(error) }
+            }
             written = loop.inEventLoop ? write() : loop.flatSubmit(write)
         }
         return written.flatMapErrorThrowing { error in
@@ -127,21 +131,18 @@ final class ManagedSocket: Sendable {
         }
     }
 
-    /// The socket as contract section 3 describes it, right now.
-    func info() async -> SocketInfo {
-        let snapshot = try? await onLoop { handler in
-            (handler.state, handler.bytesRead, handler.bytesWritten, handler.buffered, handler.failure)
-        }
-        let (state, read, written, buffered, failure) = snapshot ?? (.closed, 0, 0, 0, nil)
+    /// The socket as contract section 3 describes it, right now, from any loop.
+    func info() -> SocketInfo {
+        let now = shared.snapshot
         return SocketInfo(
-            id: id, role: role, kind: kind, state: state, local: local, remote: remote, host: host,
-            server: serverID, label: label, owner: owner, bytesRead: read, bytesWritten: written,
-            buffered: buffered, openedAt: openedAt, closedAt: state == .closed ? closedAt.withLock { $0 } : nil,
-            error: failure)
+            id: id, role: role, kind: kind, state: now.state, local: local, remote: remote, host: host,
+            server: serverID, label: label, owner: owner, bytesRead: now.bytesRead, bytesWritten: now.bytesWritten,
+            buffered: now.buffered, openedAt: openedAt, closedAt: now.state == .closed ? closedAt.withLock { $0 } : nil,
+            error: now.failure)
     }
 
-    func isDrainedAndClosed() async -> Bool {
-        (try? await onLoop { ($0.closed || $0.discarded) && $0.buffered == 0 }) ?? true
+    var isDrainedAndClosed: Bool {
+        shared.withLock { ($0.closed || $0.discarded) && $0.unread.count == 0 }
     }
 
     /// `socket.read`: waits up to `wait` for something to hand out.
@@ -149,21 +150,12 @@ final class ManagedSocket: Sendable {
     /// A request that is cancelled (its RPC client went away, or netd is shutting down) takes
     /// nothing: what arrives stays buffered for the next reader.
     func read(maxBytes: Int, encoding: DataEncoding, wait: Duration) async throws(NetdError) -> SocketReadMethod.Result {
-        let id = self.id
         let deadline = NIODeadline.now() + .nanoseconds(wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)
         let loop = channel.eventLoop
         let handler = self.handler
         while true {
             if Task.isCancelled { throw NetdError.cancelled }
-            let taken: SocketReadMethod.Result?
-            do {
-                taken = try await onLoop { try $0.take(maxBytes: maxBytes, encoding: encoding, id: id) }
-            } catch let error as NetdError {
-                throw error
-            } catch {
-                throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
-            }
-            if let taken { return taken }
+            if let taken = try take(maxBytes: maxBytes, encoding: encoding) { return taken }
             guard NIODeadline.now() < deadline else {
                 return SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: false)
             }

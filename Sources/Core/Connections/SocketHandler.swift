@@ -22,31 +22,25 @@ enum SocketSignal: Sendable {
 /// half-closes that make Node's readyState.
 ///
 /// - Important: Everything here runs on the channel's event loop; ``ManagedSocket`` hops there.
+///   What other loops read (unread bytes, counters, state) is kept in ``shared``, under its lock.
 final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let limit: Int
+    let shared: SocketShared
     private let allowHalfOpen: Bool
     private let signal: @Sendable (SocketSignal) -> Void
 
     private var context: ChannelHandlerContext?
-    private var active = false
-    private(set) var inputEnded = false
-    private(set) var outputEnded = false
-    private(set) var closed = false
-    /// `socket.close` was called: unread bytes were discarded and every later call is refused.
-    private(set) var discarded = false
-    private var eofDelivered = false
-    private var unread = UnreadBytes()
-    private(set) var bytesRead: Int64 = 0
-    private(set) var bytesWritten: Int64 = 0
-    private(set) var failure: SocketFailure?
+    /// Copies of the shared flags, for this loop's own decisions without the lock.
+    private var inputEnded = false
+    private var outputEnded = false
+    private var closed = false
+    private var discarded = false
+    private var failure: SocketFailure?
     /// Someone (netd, or this handler) asked for the full close; otherwise NIO closed on its own.
     private var closeRequested = false
-    /// NIO asked to read while the buffer was full; the read is made once a client drains it.
-    private var readHeld = false
     private var waiters: [UInt64: EventLoopPromise<Void>] = [:]
     private var nextWaiter: UInt64 = 0
     private var idleTimeout: TimeAmount?
@@ -54,29 +48,17 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastActivity = NIODeadline.now()
 
     init(limit: Int, allowHalfOpen: Bool, signal: @escaping @Sendable (SocketSignal) -> Void) {
-        self.limit = limit
+        self.shared = SocketShared(limit: limit)
         self.allowHalfOpen = allowHalfOpen
         self.signal = signal
-    }
-
-    var buffered: Int { unread.count }
-
-    var state: SocketState {
-        if closed || discarded { return .closed }
-        if !active { return .opening }
-        switch (inputEnded, outputEnded) {
-        case (false, false): return .open
-        case (true, false): return .writeOnly
-        case (false, true): return .readOnly
-        case (true, true): return .closed
-        }
     }
 
     // MARK: Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        active = context.channel.isActive
+        let active = context.channel.isActive
+        shared.withLock { $0.active = active }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -84,7 +66,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        active = true
+        shared.withLock { $0.active = true }
         lastActivity = .now()
         context.fireChannelActive()
     }
@@ -92,24 +74,31 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         let count = buffer.readableBytes
-        bytesRead += Int64(count)
-        unread.append(&buffer)
+        let (bytesRead, bytesWritten) = shared.withLock { state in
+            state.bytesRead += Int64(count)
+            state.unread.append(&buffer)
+            return (state.bytesRead, state.bytesWritten)
+        }
         noteActivity()
         signal(.data(bytes: count, bytesRead: bytesRead, bytesWritten: bytesWritten))
         wakeWaiters()
     }
 
     func read(context: ChannelHandlerContext) {
-        if unread.count >= limit {
-            readHeld = true
-        } else {
-            context.read()
+        // Decided under the lock: a reader on another loop that drains the buffer either sees
+        // the held read and resumes it, or drained before and this reads.
+        let full = shared.withLock { state in
+            guard state.unread.count >= shared.limit else { return false }
+            state.readHeld = true
+            return true
         }
+        if !full { context.read() }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed, !inputEnded {
             inputEnded = true
+            shared.withLock { $0.inputEnded = true }
             signal(.peerEnded)
             wakeWaiters()
             if outputEnded {
@@ -133,6 +122,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if !inputEnded && outputEnded && !discarded && failure == nil {
             // Our side had ended, so NIO closed on the peer's FIN without an inputClosed event.
             inputEnded = true
+            shared.withLock { $0.inputEnded = true }
             signal(.peerEnded)
         } else if !closeRequested && failure == nil {
             // NIO closes by itself on a reset it does not report as an error (EPOLLHUP or
@@ -142,6 +132,10 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
             fail(SocketFailure(code: code, message: "\(inputEnded ? "write" : "read") \(code)"))
         }
         closed = true
+        let (bytesRead, bytesWritten) = shared.withLock { state in
+            state.closed = true
+            return (state.bytesRead, state.bytesWritten)
+        }
         idleCheck?.cancel()
         idleCheck = nil
         wakeWaiters()
@@ -158,31 +152,11 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func fail(_ failure: SocketFailure) {
         guard self.failure == nil, !closed else { return }
         self.failure = failure
+        shared.withLock { $0.failure = failure }
         signal(.failed(failure))
     }
 
     // MARK: Operations from RPC methods
-
-    /// Takes up to `maxBytes` for `socket.read`; nil when there is nothing to hand out yet.
-    func take(maxBytes: Int, encoding: DataEncoding, id: Int64) throws(NetdError) -> SocketReadMethod.Result? {
-        if discarded {
-            throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
-        }
-        let ended = inputEnded || closed
-        guard unread.count > 0 else {
-            guard ended else { return nil }
-            if !eofDelivered || !closed {
-                eofDelivered = true
-                return SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: true)
-            }
-            throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed and everything it received has been read")
-        }
-        guard let (data, length) = try unread.take(maxBytes: maxBytes, encoding: encoding, ended: ended, id: id) else { return nil }
-        resumeReadingIfDrained()
-        let eof = ended && unread.count == 0
-        if eof { eofDelivered = true }
-        return SocketReadMethod.Result(data: data, encoding: encoding, bytes: length, eof: eof)
-    }
 
     /// A future that completes when data, end or close arrives, or at `deadline`.
     func waitForChange(until deadline: NIODeadline, on loop: any EventLoop) -> EventLoopFuture<Void> {
@@ -216,9 +190,12 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if !(error is ChannelError) { self.fail(SocketErrors.failure(error, syscall: "write")) }
         }
         return written.map {
-            self.bytesWritten += Int64(count)
+            let (bytesRead, bytesWritten) = self.shared.withLock { state in
+                state.bytesWritten += Int64(count)
+                return (state.bytesRead, state.bytesWritten)
+            }
             self.noteActivity()
-            self.signal(.wrote(bytesRead: self.bytesRead, bytesWritten: self.bytesWritten))
+            self.signal(.wrote(bytesRead: bytesRead, bytesWritten: bytesWritten))
             return count
         }.nonisolated()
     }
@@ -239,6 +216,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         outputEnded = true
+        shared.withLock { $0.outputEnded = true }
         if inputEnded {
             closeRequested = true
             context.close(promise: promise)
@@ -250,7 +228,10 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Closes now, discarding unread bytes; `reset` sends RST.
     func close(reset: Bool) -> EventLoopFuture<Void>? {
         discarded = true
-        unread = UnreadBytes()
+        shared.withLock { state in
+            state.discarded = true
+            state.unread = UnreadBytes()
+        }
         wakeWaiters()
         guard let context, !closed else { return nil }
         let channel = context.channel
@@ -290,9 +271,8 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func resumeReadingIfDrained() {
-        guard readHeld, unread.count < limit, let context else { return }
-        readHeld = false
-        context.read()
+    /// A client drained the buffer below the limit while a read was held (``SocketShared/take``).
+    func resumeReading() {
+        context?.read()
     }
 }

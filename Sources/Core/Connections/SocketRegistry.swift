@@ -136,7 +136,7 @@ final class SocketRegistry: Sendable {
     private func forget(_ id: Int64) {
         guard let socket = registry.withLock({ $0.sockets[id] }) else { return }
         Task {
-            if await socket.isDrainedAndClosed() {
+            if socket.isDrainedAndClosed {
                 _ = registry.withLock { $0.sockets.removeValue(forKey: id) }
             }
         }
@@ -157,7 +157,7 @@ final class SocketRegistry: Sendable {
             )
         }
         var drained: [Int64] = []
-        for socket in sockets where await socket.isDrainedAndClosed() { drained.append(socket.id) }
+        for socket in sockets where socket.isDrainedAndClosed { drained.append(socket.id) }
         registry.withLock { registry in
             for id in drained { registry.sockets[id] = nil }
             for server in servers { registry.servers[server.id] = nil }

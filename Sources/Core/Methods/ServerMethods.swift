@@ -16,7 +16,7 @@ struct ServerMethods: Sendable {
             }
             // Its record exists before the call that hands it out returns.
             await manager.ledger.committed(socket.recordSequence)
-            return ServerAcceptMethod.Result(socket: await socket.info())
+            return ServerAcceptMethod.Result(socket: socket.info())
         }
         table.on(ServerCloseMethod.self) { params, context in
             let server = try manager.registry.server(params.id, for: context)

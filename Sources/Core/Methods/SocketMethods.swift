@@ -26,12 +26,12 @@ struct SocketMethods: Sendable {
             let socket = try manager.registry.socket(params.id, for: context)
             let bytes = try params.data.map { data throws(NetdError) in try ByteCoding.decode(data, params.encoding ?? .utf8) }
             try await socket.end(bytes)
-            return await socket.info()
+            return socket.info()
         }
         table.on(SocketCloseMethod.self) { params, context in
             let socket = try manager.registry.socket(params.id, for: context)
             await socket.close(reset: params.reset ?? false)
-            return await socket.info()
+            return socket.info()
         }
         table.on(SocketConfigureMethod.self) { params, context in
             let socket = try manager.registry.socket(params.id, for: context)
@@ -45,11 +45,11 @@ struct SocketMethods: Sendable {
                 throw NetdError.invalidParams("noDelay and keepAlive are for TCP sockets; socket \(params.id) is a Unix socket")
             }
             if let idle = params.idleTimeoutMs { await socket.setIdleTimeout(milliseconds: idle) }
-            return await socket.info()
+            return socket.info()
         }
         table.on(SocketGetMethod.self) { params, context -> Answer<SocketInfo> in
             do {
-                return try manager.registry.socket(params.id, for: context).infoAnswer()
+                return .now(try manager.registry.socket(params.id, for: context).info())
             } catch NetdError.notFound {
                 // Closed long ago and no longer held in memory: history has it.
                 return .task { try await manager.archivedSocket(params.id, for: context) }
@@ -62,7 +62,7 @@ struct SocketMethods: Sendable {
                 if let kind = params.kind, socket.kind != kind { continue }
                 if let server = params.server, socket.serverID != server { continue }
                 if let label = params.label, socket.label != label { continue }
-                let info = await socket.info()
+                let info = socket.info()
                 if let state = params.state, info.state.rawValue != state { continue }
                 sockets.append(info)
             }

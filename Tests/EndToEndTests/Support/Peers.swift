@@ -11,6 +11,8 @@ enum Peer {
         case echo
         /// Sends these bytes, then ends its side; keeps reading and discarding.
         case send([UInt8])
+        /// Sends these bytes and keeps the connection open, so that only TCP backpressure paces them.
+        case sendAndStay([UInt8])
         /// Reads and keeps everything, never writes; `received` has it.
         case sink
         /// Closes each connection fully as soon as it is accepted.
@@ -78,6 +80,8 @@ private final class PeerHandler: ChannelInboundHandler {
         case .send(let bytes):
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
             context.close(mode: .output, promise: nil)
+        case .sendAndStay(let bytes):
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
         case .closeAtOnce:
             context.close(promise: nil)
         case .echo, .sink, .http:
@@ -92,7 +96,7 @@ private final class PeerHandler: ChannelInboundHandler {
         case .echo: context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         case .sink: server.received.withLock { $0.append(contentsOf: buffer.readableBytesView) }
         case .http: answerHTTP(context: context, adding: buffer)
-        case .send, .closeAtOnce: break
+        case .send, .sendAndStay, .closeAtOnce: break
         }
     }
 

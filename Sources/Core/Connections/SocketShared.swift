@@ -1,0 +1,88 @@
+import NIOCore
+import NetdProtocol
+import Synchronization
+
+/// The part of a socket that RPC connections on any event loop read without hopping to the
+/// socket's own loop: its unread bytes, its counters and its state. `socket.get` and a
+/// `socket.read` of bytes already buffered are answered on the caller's loop from here.
+///
+/// - Important: The socket's loop (``SocketHandler``) changes it on every event; other loops read
+///   it and take bytes from it. Everything is under one lock, held for a few field updates or
+///   for one `take`.
+final class SocketShared: Sendable {
+    struct State {
+        var unread = UnreadBytes()
+        var bytesRead: Int64 = 0
+        var bytesWritten: Int64 = 0
+        var failure: SocketFailure?
+        var active = false
+        var inputEnded = false
+        var outputEnded = false
+        var closed = false
+        /// `socket.close` was called: unread bytes were discarded and every later call is refused.
+        var discarded = false
+        var eofDelivered = false
+        /// The socket's loop held a read from the kernel because the buffer was full; whoever
+        /// drains it below the limit asks the loop to read again.
+        var readHeld = false
+
+        var socketState: SocketState {
+            if closed || discarded { return .closed }
+            if !active { return .opening }
+            switch (inputEnded, outputEnded) {
+            case (false, false): return .open
+            case (true, false): return .writeOnly
+            case (false, true): return .readOnly
+            case (true, true): return .closed
+            }
+        }
+    }
+
+    /// What a `take` found, and whether the socket's loop must read from the kernel again.
+    struct Taken {
+        var result: SocketReadMethod.Result?
+        var resumeReading: Bool
+    }
+
+    let limit: Int
+    private let state = Mutex(State())
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func withLock<T>(_ body: (inout State) throws -> T) rethrows -> T {
+        try state.withLock { try body(&$0) }
+    }
+
+    /// The counters and state `socket.get` reports.
+    var snapshot: (state: SocketState, bytesRead: Int64, bytesWritten: Int64, buffered: Int, failure: SocketFailure?) {
+        state.withLock { ($0.socketState, $0.bytesRead, $0.bytesWritten, $0.unread.count, $0.failure) }
+    }
+
+    /// Takes up to `maxBytes` for `socket.read`; a nil result while there is nothing to hand out yet.
+    func take(maxBytes: Int, encoding: DataEncoding, id: Int64) throws(NetdError) -> Taken {
+        try state.withLock { state throws(NetdError) in
+            if state.discarded {
+                throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
+            }
+            let ended = state.inputEnded || state.closed
+            guard state.unread.count > 0 else {
+                guard ended else { return Taken(result: nil, resumeReading: false) }
+                if !state.eofDelivered || !state.closed {
+                    state.eofDelivered = true
+                    return Taken(result: SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: true), resumeReading: false)
+                }
+                throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed and everything it received has been read")
+            }
+            guard let (data, length) = try state.unread.take(maxBytes: maxBytes, encoding: encoding, ended: ended, id: id) else {
+                return Taken(result: nil, resumeReading: false)
+            }
+            let resume = state.readHeld && state.unread.count < limit
+            if resume { state.readHeld = false }
+            let eof = ended && state.unread.count == 0
+            if eof { state.eofDelivered = true }
+            return Taken(result: SocketReadMethod.Result(data: data, encoding: encoding, bytes: length, eof: eof), resumeReading: resume)
+        }
+    }
+}
