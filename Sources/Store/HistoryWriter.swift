@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import NetdProtocol
 import Synchronization
 
 /// The one writer of the history database. Callers queue changes and return at once; the writer
@@ -19,7 +20,8 @@ public final class HistoryWriter: Sendable {
     private struct Counters: Sendable {
         var read: Int64
         var written: Int64
-        var at: String
+        /// Formatted when written: counts change on every read and write, and most never reach the database.
+        var at: Date
     }
 
     private struct State: Sendable {
@@ -92,7 +94,7 @@ public final class HistoryWriter: Sendable {
     }
 
     /// Notes a record's byte counts; the latest values are written within a second.
-    public func counters(id: Int64, read: Int64, written: Int64, at: String) {
+    public func counters(id: Int64, read: Int64, written: Int64, at: Date) {
         state.withLock { $0.counters[id] = Counters(read: read, written: written, at: at) }
     }
 
@@ -188,7 +190,7 @@ public final class HistoryWriter: Sendable {
                         }
                     }
                     for (id, counts) in counters {
-                        try db.cachedStatement(sql: Self.countersSQL).execute(arguments: [counts.read, counts.written, counts.at, id])
+                        try db.cachedStatement(sql: Self.countersSQL).execute(arguments: [counts.read, counts.written, Timestamp.format(counts.at), id])
                     }
                     return rejected
                 }

@@ -63,14 +63,14 @@ final class Ledger: Sendable {
 
     /// Bytes arrived; the counts reach the database within a second.
     func data(_ id: Int64, owner: Owner, bytes: Int, read: Int64, written: Int64) {
-        let now = Self.now()
+        let now = Date()
         history.counters(id: id, read: read, written: written, at: now)
-        events.publish(type: "data", id: id, owner: owner, at: now, fields: ["bytes": .integer(Int64(bytes))])
+        events.publish(type: "data", id: id, owner: owner, at: Timestamp.format(now), fields: ["bytes": .integer(Int64(bytes))])
     }
 
     /// Bytes went out; only the counts change.
     func wrote(_ id: Int64, read: Int64, written: Int64) {
-        history.counters(id: id, read: read, written: written, at: Self.now())
+        history.counters(id: id, read: read, written: written, at: Date())
     }
 
     func peerEnded(_ id: Int64, owner: Owner) {

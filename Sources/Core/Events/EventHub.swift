@@ -65,7 +65,8 @@ public final class EventHub: Sendable {
     }
 
     /// Sends an event about socket or server `id` to every subscription that may see it.
-    func publish(type: String, id: Int64, owner: Owner, at: String, fields: [String: JSONValue] = [:]) {
+    /// Nothing is made (time text, fields) unless someone is subscribed.
+    func publish(type: String, id: Int64, owner: Owner, at: @autoclosure () -> String, fields: @autoclosure () -> [String: JSONValue] = [:]) {
         guard subscribed.load(ordering: .relaxed) > 0 else { return }
         let targets = subscriptions.withLock { subscriptions in
             subscriptions.values.filter { subscription in
@@ -74,6 +75,8 @@ public final class EventHub: Sendable {
                     && (subscription.ids?.contains(id) ?? true)
             }
         }
+        guard !targets.isEmpty else { return }
+        let (at, fields) = (at(), fields())
         for subscription in targets {
             subscription.queue.offer(type: type, id: id, at: at, fields: fields)
         }
