@@ -13,6 +13,10 @@ import Synchronization
 /// commit are let go. Only if the queue reaches its limit are further changes given up, and
 /// counted (``health``).
 ///
+/// The writer runs on a thread of its own and writes with GRDB's synchronous API: a change queued
+/// wakes that one thread, which commits and lets the waiting calls go, with no hop through the task
+/// pool or GRDB's queue in between (a `socket.connect` waits for its record's commit).
+///
 /// - Important: Every method may be called from any thread. ``run()`` must be running for changes to land.
 public final class HistoryWriter: Sendable {
     public typealias Change = HistoryChange
@@ -31,7 +35,7 @@ public final class HistoryWriter: Sendable {
         var queuedSequence: UInt64 = 0
         var committedSequence: UInt64 = 0
         /// Calls waiting for their record, by token: the sequence they wait for and how to resume them.
-        var waiters: [UInt64: (sequence: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var waiters: [UInt64: (sequence: UInt64, deadline: ContinuousClock.Instant, continuation: CheckedContinuation<Void, Never>)] = [:]
         var nextWaiter: UInt64 = 0
         var failures: Int = 0
         var lastFailure: String?
@@ -44,6 +48,10 @@ public final class HistoryWriter: Sendable {
         var dropped: Int = 0
         var rejected: Int = 0
         var stopping = false
+        /// Something was queued since the writer last looked; the doorbell is rung once per such spell.
+        var rung = false
+        /// A task lets waiters go after their bound while the writer is held up (``waitUntilCommitted(_:atMost:)``).
+        var watchdog = false
     }
 
     /// What ``health`` reports.
@@ -63,8 +71,8 @@ public final class HistoryWriter: Sendable {
     private let queueLimit: Int
     private let retryInterval: Duration
     private let state = Mutex(State())
-    private let doorbell: AsyncStream<Void>.Continuation
-    private let rings: AsyncStream<Void>
+    /// Wakes the writer's thread: signalled when the first change of a spell is queued, or to stop.
+    private let doorbell = DispatchSemaphore(value: 0)
 
     /// - Parameters:
     ///   - queueLimit: changes held while the database cannot be written; beyond it they are given up.
@@ -74,22 +82,22 @@ public final class HistoryWriter: Sendable {
         self.logger = logger
         self.queueLimit = queueLimit
         self.retryInterval = retryInterval
-        (rings, doorbell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Queues a change; returns its sequence number, for ``waitUntilCommitted(_:)``.
     @discardableResult
     public func enqueue(_ change: HistoryChange) -> UInt64 {
-        let sequence = state.withLock { state -> UInt64 in
+        let (sequence, ring) = state.withLock { state -> (UInt64, Bool) in
             state.queuedSequence += 1
             if state.queued.count >= queueLimit {
                 state.dropped += 1
             } else {
                 state.queued.append(change)
             }
-            return state.queuedSequence
+            defer { state.rung = true }
+            return (state.queuedSequence, !state.rung)
         }
-        doorbell.yield()
+        if ring { doorbell.signal() }
         return sequence
     }
 
@@ -104,18 +112,37 @@ public final class HistoryWriter: Sendable {
     /// once while the database cannot be written.
     public func waitUntilCommitted(_ sequence: UInt64, atMost limit: Duration = .milliseconds(250)) async {
         await withCheckedContinuation { continuation in
-            let token = state.withLock { state -> UInt64? in
+            let (waiting, startWatchdog) = state.withLock { state -> (Bool, Bool) in
                 // While the database cannot be written nobody waits on it: the change lands later.
-                if state.committedSequence >= sequence || state.stopping || state.failing { return nil }
+                if state.committedSequence >= sequence || state.stopping || state.failing { return (false, false) }
                 state.nextWaiter += 1
-                state.waiters[state.nextWaiter] = (sequence, continuation)
-                return state.nextWaiter
+                state.waiters[state.nextWaiter] = (sequence, .now + limit, continuation)
+                defer { state.watchdog = true }
+                return (true, !state.watchdog)
             }
-            guard let token else { return continuation.resume() }
-            Task {
-                try? await Task.sleep(for: limit)
-                self.state.withLock { $0.waiters.removeValue(forKey: token) }?.continuation.resume()
+            guard waiting else { return continuation.resume() }
+            if startWatchdog { Task { await watchWaiters() } }
+        }
+    }
+
+    /// Lets go the calls that waited past their bound, while any wait: one task for all of them,
+    /// sleeping until the earliest bound.
+    private func watchWaiters() async {
+        // The flag is cleared under the same lock that finds no waiter left, so a waiter that
+        // comes after starts a new watch.
+        while let next = state.withLock({ state in
+            let next = state.waiters.values.map(\.deadline).min()
+            if next == nil { state.watchdog = false }
+            return next
+        }) {
+            try? await Task.sleep(until: next, clock: .continuous)
+            let overdue = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                let now = ContinuousClock.now
+                let overdue = state.waiters.filter { $0.value.deadline <= now }
+                for token in overdue.keys { state.waiters[token] = nil }
+                return overdue.values.map(\.continuation)
             }
+            for continuation in overdue { continuation.resume() }
         }
     }
 
@@ -129,24 +156,31 @@ public final class HistoryWriter: Sendable {
         }
     }
 
-    /// Writes until ``stop()``; a ticker flushes byte counts every second.
+    /// Writes until ``stop()``, on a thread of its own; byte counts are written at least once a second.
     public func run() async {
-        let ticker = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                doorbell.yield()
+        await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+            let thread = Thread { [self] in
+                writeUntilStopped()
+                finished.resume()
             }
+            thread.name = "netd-history"
+            thread.start()
         }
-        defer { ticker.cancel() }
-        for await _ in rings {
-            let written = await flush()
+    }
+
+    private func writeUntilStopped() {
+        while true {
+            _ = doorbell.wait(timeout: .now() + .seconds(1))
+            state.withLock { $0.rung = false }
+            let written = flush()
             if state.withLock({ $0.stopping && ($0.queued.isEmpty || $0.failing) }) { break }
             if !written {
-                // Give the disk a moment instead of failing again on every change queued.
-                try? await Task.sleep(for: retryInterval)
+                // Give the disk a moment instead of failing again on every change queued; a stop cuts it short.
+                let (seconds, attoseconds) = retryInterval.components
+                _ = doorbell.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)))
             }
         }
-        if !state.withLock({ $0.failing }) { await flush() }
+        if !state.withLock({ $0.failing }) { flush() }
         let lost = state.withLock { state -> Int in
             guard state.failing else { return 0 }
             let count = state.queued.count
@@ -157,18 +191,18 @@ public final class HistoryWriter: Sendable {
         if lost > 0 {
             logger.error("stopping with history unwritten; these changes are lost", metadata: ["history.lost": "\(lost)"])
         }
+        release(upTo: state.withLock { $0.queuedSequence })
     }
 
     /// Writes what is queued, then ends ``run()``.
     public func stop() {
         state.withLock { $0.stopping = true }
-        doorbell.yield()
-        doorbell.finish()
+        doorbell.signal()
     }
 
     /// Writes what is queued; false if the database refused the transaction.
     @discardableResult
-    private func flush() async -> Bool {
+    private func flush() -> Bool {
         let (changes, counters, sequence) = state.withLock { state in
             defer {
                 state.queued.removeAll(keepingCapacity: true)
@@ -179,7 +213,7 @@ public final class HistoryWriter: Sendable {
         if !changes.isEmpty || !counters.isEmpty {
             do {
                 let merged = BatchedChange.fold(changes)
-                let rejected = try await pool.write { db -> Int in
+                let rejected = try pool.write { db -> Int in
                     var rejected = 0
                     for change in merged {
                         do {
