@@ -9,6 +9,7 @@ import NIOPosix
 /// - `socket.write` of 16 bytes to a loopback sink (Redis SET of a 16-byte value),
 /// - `socket.read` of 16 bytes already waiting (a loopback source keeps the buffer full),
 /// - `socket.connect` + `socket.close` to a loopback server, as pairs.
+/// Each peer is measured three times in turns and its median round kept (``interleaved(rounds:_:)``).
 enum RPCMethodsScenario {
     static let payload = "0123456789abcdef"
 
@@ -39,8 +40,9 @@ enum RPCMethodsScenario {
         let redisGet = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
         let redisSet = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16\r\n\(payload)\r\n"
 
-        let duration: Duration = smoke ? .milliseconds(200) : .seconds(3)
+        let duration: Duration = smoke ? .milliseconds(200) : .seconds(2)
         let warmup: Duration = smoke ? .milliseconds(50) : .milliseconds(500)
+        let rounds = smoke ? 1 : 3
         var results: [Measurement] = []
         for count in [1, clients] {
             for depth in [1, 32] {
@@ -57,15 +59,19 @@ enum RPCMethodsScenario {
                     ("socket.read", read(netdSources), read(nodeSources), nil),
                 ]
                 for (method, netdRequests, nodeRequests, redisRequest) in methods {
-                    let (netdRate, netdLatency) = try await measure(netdSocket, netdRequests)
-                    let (nodeRate, nodeLatency) = try await measure(nodeSocket, nodeRequests)
+                    var peers: [() async throws -> (Double, Latencies)] = [
+                        { try await measure(netdSocket, netdRequests) }, { try await measure(nodeSocket, nodeRequests) },
+                    ]
+                    if let (request, lines) = redisRequest { peers.append { try await measure(redisSocket, [request], lines: lines) } }
+                    let measured = try await interleaved(rounds: rounds, peers)
+                    let ((netdRate, netdLatency), (nodeRate, nodeLatency)) = (measured[0], measured[1])
                     var figures: [String: Double] = [
                         "netdRps": netdRate.rounded(), "nodeRps": nodeRate.rounded(),
                         "netdP50Us": netdLatency.p50, "nodeP50Us": nodeLatency.p50, "netdP99Us": netdLatency.p99,
                         "ratioNode": netdRate / nodeRate,
                     ]
-                    if let (request, lines) = redisRequest {
-                        let (redisRate, redisLatency) = try await measure(redisSocket, [request], lines: lines)
+                    if measured.count > 2 {
+                        let (redisRate, redisLatency) = measured[2]
                         figures["redisRps"] = redisRate.rounded()
                         figures["redisP50Us"] = redisLatency.p50
                         figures["ratioRedis"] = netdRate / redisRate
@@ -81,8 +87,8 @@ enum RPCMethodsScenario {
                     }
                     return (result.perSecond, Latencies(microseconds: result.latencies))
                 }
-                let (netdRate, netdLatency) = try await pairs(netdSocket)
-                let (nodeRate, nodeLatency) = try await pairs(nodeSocket)
+                let pairsMeasured = try await interleaved(rounds: rounds, [{ try await pairs(netdSocket) }, { try await pairs(nodeSocket) }])
+                let ((netdRate, netdLatency), (nodeRate, nodeLatency)) = (pairsMeasured[0], pairsMeasured[1])
                 results.append(Measurement(
                     scenario: "rpc-methods", name: "connect+close, \(setting)",
                     figures: [

@@ -220,3 +220,15 @@ struct RPCPeers {
         netd.stop()
     }
 }
+
+/// Runs each peer's measurement `rounds` times, taking turns (netd, then the others, then netd
+/// again...), and keeps for each peer the round with its median rate: on a shared machine whose
+/// speed drifts by 10 to 40% within minutes, peers measured in turns see the same drift, and one
+/// slow spell does not decide a ratio.
+func interleaved(rounds: Int, _ peers: [() async throws -> (Double, Latencies)]) async throws -> [(Double, Latencies)] {
+    var runs = [[(Double, Latencies)]](repeating: [], count: peers.count)
+    for _ in 0..<max(1, rounds) {
+        for (index, peer) in peers.enumerated() { runs[index].append(try await peer()) }
+    }
+    return runs.map { rounds in rounds.sorted { $0.0 < $1.0 }[rounds.count / 2] }
+}
