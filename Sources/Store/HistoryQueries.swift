@@ -259,3 +259,10 @@ extension HistoryStore {
         }
     }
 }
+
+extension HistoryStore {
+    /// One record by id, or nil.
+    public func record(id: Int64) async throws -> ConnectionRecord? {
+        try await pool.read { db in try ConnectionRecord.fetchOne(db, key: id) }
+    }
+}

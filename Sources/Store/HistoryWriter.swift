@@ -54,18 +54,6 @@ public final class HistoryWriter: Sendable {
         var watchdog = false
     }
 
-    /// What ``health`` reports.
-    public struct Health: Sendable, Hashable {
-        public var healthy: Bool
-        public var queued: Int
-        public var failures: Int
-        public var lastFailure: String?
-        public var lastFailureAt: Date?
-        public var lastCommitAt: Date?
-        public var dropped: Int
-        public var rejected: Int
-    }
-
     private let pool: DatabasePool
     private let logger: Logger
     private let queueLimit: Int
@@ -297,11 +285,4 @@ public final class HistoryWriter: Sendable {
             \(Column.lastActivityAt.rawValue) = ? WHERE \(Column.id.rawValue) = ? AND \(Column.closedAt.rawValue) IS NULL
             """
     }()
-}
-
-extension HistoryStore {
-    /// One record by id, or nil.
-    public func record(id: Int64) async throws -> ConnectionRecord? {
-        try await pool.read { db in try ConnectionRecord.fetchOne(db, key: id) }
-    }
 }
