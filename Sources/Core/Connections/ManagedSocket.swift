@@ -77,12 +77,16 @@ final class ManagedSocket: Sendable {
     }
 
     private func take(maxBytes: Int, encoding: DataEncoding) throws(NetdError) -> SocketReadMethod.Result? {
+        try takeNoting(maxBytes: maxBytes, encoding: encoding).result
+    }
+
+    private func takeNoting(maxBytes: Int, encoding: DataEncoding) throws(NetdError) -> SocketShared.Taken {
         let taken = try shared.take(maxBytes: maxBytes, encoding: encoding, id: id)
         if taken.resumeReading {
             let handler = self.handler
             channel.eventLoop.execute { handler.value.resumeReading() }
         }
-        return taken.result
+        return taken
     }
 
     /// `socket.write` as a future: complete once the bytes are with the kernel.
@@ -155,7 +159,9 @@ final class ManagedSocket: Sendable {
         let handler = self.handler
         while true {
             if Task.isCancelled { throw NetdError.cancelled }
-            if let taken = try take(maxBytes: maxBytes, encoding: encoding) { return taken }
+            let taken = try takeNoting(maxBytes: maxBytes, encoding: encoding)
+            if let result = taken.result { return result }
+            let seen = taken.changes
             guard NIODeadline.now() < deadline else {
                 return SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: false)
             }
@@ -163,8 +169,8 @@ final class ManagedSocket: Sendable {
                 // Registered first, then the cancellation checked: a cancellation that came
                 // before the registration reached the loop is seen here, one after it wakes the waiter.
                 let changed: EventLoopFuture<Void>? =
-                    if loop.inEventLoop { handler.value.waitForChange(until: deadline, on: loop) }
-                    else { try? await loop.submit { handler.value.waitForChange(until: deadline, on: loop) }.get() }
+                    if loop.inEventLoop { handler.value.waitForChange(after: seen, until: deadline, on: loop) }
+                    else { try? await loop.submit { handler.value.waitForChange(after: seen, until: deadline, on: loop) }.get() }
                 if Task.isCancelled { loop.execute { handler.value.wakeWaiters() } }
                 _ = try? await changed?.get()
             } onCancel: {

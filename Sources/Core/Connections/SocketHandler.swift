@@ -77,6 +77,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let (bytesRead, bytesWritten) = shared.withLock { state in
             state.bytesRead += Int64(count)
             state.unread.append(&buffer)
+            state.changes &+= 1
             return (state.bytesRead, state.bytesWritten)
         }
         noteActivity()
@@ -98,7 +99,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed, !inputEnded {
             inputEnded = true
-            shared.withLock { $0.inputEnded = true }
+            shared.withLock { $0.inputEnded = true; $0.changes &+= 1 }
             signal(.peerEnded)
             wakeWaiters()
             if outputEnded {
@@ -122,7 +123,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if !inputEnded && outputEnded && !discarded && failure == nil {
             // Our side had ended, so NIO closed on the peer's FIN without an inputClosed event.
             inputEnded = true
-            shared.withLock { $0.inputEnded = true }
+            shared.withLock { $0.inputEnded = true; $0.changes &+= 1 }
             signal(.peerEnded)
         } else if !closeRequested && failure == nil {
             // NIO closes by itself on a reset it does not report as an error (EPOLLHUP or
@@ -134,6 +135,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         closed = true
         let (bytesRead, bytesWritten) = shared.withLock { state in
             state.closed = true
+            state.changes &+= 1
             return (state.bytesRead, state.bytesWritten)
         }
         idleCheck?.cancel()
@@ -159,7 +161,13 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Operations from RPC methods
 
     /// A future that completes when data, end or close arrives, or at `deadline`.
-    func waitForChange(until deadline: NIODeadline, on loop: any EventLoop) -> EventLoopFuture<Void> {
+    /// A reader found nothing when the socket had seen `changes` (``SocketShared/State/changes``)
+    /// and came here to wait: what arrived since (bytes, the end, the close) answers at once
+    /// instead of waiting for the next change.
+    func waitForChange(after changes: UInt64, until deadline: NIODeadline, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        if shared.withLock({ $0.changes != changes }) {
+            return loop.makeSucceededVoidFuture()
+        }
         let promise = loop.makePromise(of: Void.self)
         let token = nextWaiter
         nextWaiter += 1
@@ -231,6 +239,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         shared.withLock { state in
             state.discarded = true
             state.unread = UnreadBytes()
+            state.changes &+= 1
         }
         wakeWaiters()
         guard let context, !closed else { return nil }

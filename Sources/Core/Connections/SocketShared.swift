@@ -25,6 +25,9 @@ final class SocketShared: Sendable {
         /// The socket's loop held a read from the kernel because the buffer was full; whoever
         /// drains it below the limit asks the loop to read again.
         var readHeld = false
+        /// Counts what a waiting reader waits for (bytes, the end, the close), so that one that
+        /// found nothing can tell whether something came before it began to wait.
+        var changes: UInt64 = 0
 
         var socketState: SocketState {
             if closed || discarded { return .closed }
@@ -38,10 +41,12 @@ final class SocketShared: Sendable {
         }
     }
 
-    /// What a `take` found, and whether the socket's loop must read from the kernel again.
+    /// What a `take` found, whether the socket's loop must read from the kernel again, and the
+    /// ``State/changes`` it saw.
     struct Taken {
         var result: SocketReadMethod.Result?
         var resumeReading: Bool
+        var changes: UInt64 = 0
     }
 
     let limit: Int
@@ -68,7 +73,7 @@ final class SocketShared: Sendable {
             }
             let ended = state.inputEnded || state.closed
             guard state.unread.count > 0 else {
-                guard ended else { return Taken(result: nil, resumeReading: false) }
+                guard ended else { return Taken(result: nil, resumeReading: false, changes: state.changes) }
                 if !state.eofDelivered || !state.closed {
                     state.eofDelivered = true
                     return Taken(result: SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: true), resumeReading: false)
@@ -76,7 +81,7 @@ final class SocketShared: Sendable {
                 throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed and everything it received has been read")
             }
             guard let (data, length) = try state.unread.take(maxBytes: maxBytes, encoding: encoding, ended: ended, id: id) else {
-                return Taken(result: nil, resumeReading: false)
+                return Taken(result: nil, resumeReading: false, changes: state.changes)
             }
             let resume = state.readHeld && state.unread.count < limit
             if resume { state.readHeld = false }
