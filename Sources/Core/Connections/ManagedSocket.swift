@@ -99,40 +99,25 @@ final class ManagedSocket: Sendable {
         let handler = self.handler
         let loop = channel.eventLoop
         let channel = self.channel
-        let written: EventLoopFuture<Int>
+        let promise = loop.makePromise(of: Int.self)
         if let flushes, flushes.eventLoop.inEventLoop, flushes.value.isOpen {
             if loop === flushes.eventLoop {
-                do {
-                    written = try handler.value.write(bytes, id: id, flush: false)
-                    flushes.value.add(channel)
-                } catch {
-                    written = loop.makeFailedFuture(error)
-                }
+                handler.value.write(bytes, id: id, flush: false, promise: promise)
+                flushes.value.add(channel)
             } else {
-                let promise = loop.makePromise(of: Int.self)
                 flushes.value.add(on: loop, DeferredFlushes.RemoteWrite(
                     run: {
-                        do {
-                            try handler.value.write(bytes, id: id, flush: false).cascade(to: promise)
-                            return channel
-                        } catch {
-                            promise.fail(error)
-                            return nil
-                        }
+                        handler.value.write(bytes, id: id, flush: false, promise: promise)
+                        return channel
                     },
                     abandon: { promise.fail($0) }))
-                written = promise.futureResult
             }
+        } else if loop.inEventLoop {
+            handler.value.write(bytes, id: id, flush: true, promise: promise)
         } else {
-            let write: @Sendable () -> EventLoopFuture<Int> = {
-                do { return try handler.value.write(bytes, id: id, flush: true) } catch { return loop.makeFailedFuture(error) }
-            }
-            written = loop.inEventLoop ? write() : loop.flatSubmit(write)
+            loop.execute { handler.value.write(bytes, id: id, flush: true, promise: promise) }
         }
-        return written.flatMapErrorThrowing { error in
-            if error is NetdError { throw error }
-            throw SocketErrors.response(SocketErrors.failure(error, syscall: "write"), id: nil, target: "on socket \(id)")
-        }
+        return promise.futureResult
     }
 
     /// The socket as contract section 3 describes it, right now, from any loop.
@@ -181,9 +166,8 @@ final class ManagedSocket: Sendable {
 
     /// `socket.write`: returns once the bytes are with the kernel.
     func write(_ bytes: [UInt8]) async throws(NetdError) -> Int {
-        let id = self.id
         do {
-            return try await onLoop { try $0.write(bytes, id: id, flush: true) }
+            return try await writeFuture(bytes).get()
         } catch let error as NetdError {
             throw error
         } catch {

@@ -185,27 +185,42 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         for promise in ready { promise.succeed() }
     }
 
-    /// Writes `bytes`; the future completes once they are handed to the kernel. Without `flush`,
-    /// they go at the channel's next flush (``DeferredFlushes``).
-    func write(_ bytes: [UInt8], id: Int64, flush: Bool) throws(NetdError) -> EventLoopFuture<Int> {
-        try checkWritable(id)
-        guard let context else { throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed") }
+    /// Writes `bytes` and completes `promise` with their count once they are handed to the kernel,
+    /// or with the error (as netd answers it) if the write fails. Without `flush`, they go at the
+    /// channel's next flush (``DeferredFlushes``). One promise per write, whoever waits for it.
+    func write(_ bytes: [UInt8], id: Int64, flush: Bool, promise: EventLoopPromise<Int>) {
+        guard let context else {
+            return promise.fail(SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed"))
+        }
+        do {
+            try checkWritable(id)
+        } catch {
+            return promise.fail(error)
+        }
         let count = bytes.count
         let buffer = context.channel.allocator.buffer(bytes: bytes)
-        let written = (flush ? context.writeAndFlush(wrapOutboundOut(buffer)) : context.write(wrapOutboundOut(buffer))).assumeIsolated()
-        // A write that fails closes the channel (NIO does so without an errorCaught).
-        written.whenFailure { error in
-            if !(error is ChannelError) { self.fail(SocketErrors.failure(error, syscall: "write")) }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: written)
         }
-        return written.map {
-            let (bytesRead, bytesWritten) = self.shared.withLock { state in
-                state.bytesWritten += Int64(count)
-                return (state.bytesRead, state.bytesWritten)
+        written.futureResult.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success:
+                let (bytesRead, bytesWritten) = self.shared.withLock { state in
+                    state.bytesWritten += Int64(count)
+                    return (state.bytesRead, state.bytesWritten)
+                }
+                self.noteActivity()
+                self.signal(.wrote(bytesRead: bytesRead, bytesWritten: bytesWritten))
+                promise.succeed(count)
+            case .failure(let error):
+                // A write that fails closes the channel (NIO does so without an errorCaught).
+                if !(error is ChannelError) { self.fail(SocketErrors.failure(error, syscall: "write")) }
+                promise.fail(SocketErrors.response(SocketErrors.failure(error, syscall: "write"), id: nil, target: "on socket \(id)"))
             }
-            self.noteActivity()
-            self.signal(.wrote(bytesRead: bytesRead, bytesWritten: bytesWritten))
-            return count
-        }.nonisolated()
+        }
     }
 
     func checkWritable(_ id: Int64) throws(NetdError) {

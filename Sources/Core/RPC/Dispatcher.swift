@@ -82,7 +82,15 @@ public struct MethodTable: Sendable {
                 case .now(let result):
                     return .now(encode(result))
                 case .future(let future):
-                    return .future(future.map(encode).recover(fail))
+                    // One promise for the answer, whatever the future ends with.
+                    let answer = future.eventLoop.makePromise(of: ResponseMessage.Outcome.self)
+                    future.whenComplete { result in
+                        switch result {
+                        case .success(let value): answer.succeed(encode(value))
+                        case .failure(let error): answer.succeed(fail(error))
+                        }
+                    }
+                    return .future(answer.futureResult)
                 case .task(let work):
                     return .task {
                         do { return encode(try await work()) } catch { return fail(error) }
