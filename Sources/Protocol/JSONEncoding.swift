@@ -187,30 +187,7 @@ final class ByteEncoder: Encoder {
     /// Rare (the hot results encode in key order), so the entries are found again in the text.
     private func sortEntries(of frame: Frame) {
         let end = json.bytes.count - 1
-        var segments: [(key: Range<Int>, range: Range<Int>)] = []
-        json.bytes.withUnsafeBufferPointer { text in
-            var index = frame.start + 1
-            while index < end {
-                // An entry: its key (a string), then its value up to a comma at this depth.
-                let entryStart = index
-                index = Self.stringEnd(text, from: index)
-                let keyEnd = index
-                var depth = 0
-                while index < end {
-                    let byte = text[index]
-                    if byte == UInt8(ascii: "\"") {
-                        index = Self.stringEnd(text, from: index)
-                        continue
-                    }
-                    if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
-                    if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { depth -= 1 }
-                    if byte == UInt8(ascii: ","), depth == 0 { break }
-                    index += 1
-                }
-                segments.append((entryStart..<keyEnd, entryStart..<index))
-                index += 1
-            }
-        }
+        let segments = json.bytes.withUnsafeBufferPointer { Self.entries(in: $0, from: frame.start + 1, to: end) }
         let ordered = segments.enumerated().sorted { left, right in
             // Stable: of two equal keys, the first written stays first.
             if precedes(left.element.key, right.element.key) { return true }
@@ -226,6 +203,34 @@ final class ByteEncoder: Encoder {
         json.bytes.replaceSubrange((frame.start + 1)..<end, with: text)
     }
 
+    /// The members of an object as this encoder writes them (`"key":value` separated by commas),
+    /// found in `text[start..<end]`: each one's key (quotes included) and its whole extent.
+    static func entries(in text: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> [(key: Range<Int>, range: Range<Int>)] {
+        var segments: [(key: Range<Int>, range: Range<Int>)] = []
+        var index = start
+        while index < end {
+            // An entry: its key (a string), then its value up to a comma at this depth.
+            let entryStart = index
+            index = stringEnd(text, from: index)
+            let keyEnd = index
+            var depth = 0
+            while index < end {
+                let byte = text[index]
+                if byte == UInt8(ascii: "\"") {
+                    index = stringEnd(text, from: index)
+                    continue
+                }
+                if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
+                if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { depth -= 1 }
+                if byte == UInt8(ascii: ","), depth == 0 { break }
+                index += 1
+            }
+            segments.append((entryStart..<keyEnd, entryStart..<index))
+            index += 1
+        }
+        return segments
+    }
+
     /// The index just past the JSON string that starts (with its quote) at `start`.
     private static func stringEnd(_ text: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
         var index = start + 1
@@ -233,6 +238,25 @@ final class ByteEncoder: Encoder {
             index += text[index] == UInt8(ascii: "\\") ? 2 : 1
         }
         return index + 1
+    }
+
+    /// Members encoded before (``JSONCoding/EncodedMembers``), written into the object the value
+    /// being encoded opened, after the members it wrote so far; false (nothing written) when the
+    /// value has opened no object.
+    func writeMembers(_ members: JSONCoding.EncodedMembers) -> Bool {
+        guard let frame = levelFrame, frame < frames.count, frames[frame].isObject else { return false }
+        guard members.count > 0 else { return true }
+        closeFrames(above: frame)
+        if frames[frame].count > 0 { json.bytes.append(UInt8(ascii: ",")) }
+        let offset = json.bytes.count
+        json.bytes.append(contentsOf: members.text)
+        let first = (offset + members.firstKey.lowerBound)..<(offset + members.firstKey.upperBound)
+        if frames[frame].count > 0, frames[frame].sorted, !precedes(frames[frame].lastKey, first) { frames[frame].sorted = false }
+        if !members.sorted { frames[frame].sorted = false }
+        frames[frame].count += members.count
+        frames[frame].lastKey = (offset + members.lastKey.lowerBound)..<(offset + members.lastKey.upperBound)
+        expectingValue = false
+        return true
     }
 
     func superEncoder() -> any Encoder {

@@ -73,6 +73,36 @@ import Testing
         #expect(try json(["b": once, "a": once]) == "{\"a\":\(json(ping)),\"b\":\(json(ping))}")
     }
 
+    /// A socket whose never-changing members are encoded once writes the same text as one encoded
+    /// member by member, whatever its values (nulls, Unix paths, errors, escapes), alone or inside
+    /// other values; changing one of those members drops what was encoded, never shows it stale.
+    @Test func aSocketWithItsIdentityEncodedOnceWritesTheSameText() throws {
+        let tcp = SocketInfo(
+            id: 9, role: .client, kind: .tcp, state: .open, local: .tcp("127.0.0.1", 40000), remote: .tcp("::1", 80),
+            host: "localhost", server: nil, label: #"a "quoted", {odd} label\"#, owner: Owner(uid: 1000, pid: 42),
+            bytesRead: 5, bytesWritten: 6, buffered: 7, openedAt: "2026-12-07T10:00:00.000Z", closedAt: nil, error: nil)
+        let unix = SocketInfo(
+            id: 10, role: .accepted, kind: .unix, state: .closed, local: .unix("/tmp/a.sock"), remote: nil, host: nil,
+            server: 3, label: nil, owner: Owner(uid: 0, pid: 1), bytesRead: 0, bytesWritten: 0, buffered: 0,
+            openedAt: "2026-12-07T10:00:01.000Z", closedAt: "2026-12-07T10:00:02.000Z",
+            error: SocketFailure(code: "ECONNRESET", message: "read ECONNRESET"))
+        for socket in [tcp, unix] {
+            let once = try socket.withIdentityEncoded()
+            #expect(once.identity != nil)
+            #expect(try json(once) == json(socket))
+            let live = once.with(state: .readOnly, bytesRead: 100, bytesWritten: 200, buffered: 3, closedAt: nil, error: nil)
+            #expect(live.identity != nil)
+            #expect(try json(live) == json(socket.with(state: .readOnly, bytesRead: 100, bytesWritten: 200, buffered: 3, closedAt: nil, error: nil)))
+            #expect(try json(SocketListMethod.Result(sockets: [once, live, socket])) == json(SocketListMethod.Result(sockets: [socket, live, socket])))
+            #expect(try ResponseMessage(id: .number(1), outcome: .result(once)).line() == ResponseMessage(id: .number(1), outcome: .result(socket)).line())
+            #expect(once == socket && once.hashValue == socket.hashValue)
+            var relabelled = once
+            relabelled.label = "new"
+            #expect(relabelled.identity == nil)
+            #expect(try json(relabelled).contains(#""label":"new""#))
+        }
+    }
+
     /// The container calls the synthesized code never makes: nested containers, super encoders,
     /// a second request for the same container, a value that encodes nothing.
     private struct Handwritten: Encodable {

@@ -23,6 +23,8 @@ final class ManagedSocket: Sendable {
     private let closedAt = Mutex<String?>(nil)
     /// The sequence number of this socket's history record, for waiting until it is committed.
     let recordSequence: UInt64
+    /// The socket's description with what never changes encoded once; ``info()`` fills in the rest.
+    private let described: SocketInfo
 
     init(
         id: Int64, role: Role, kind: Kind, owner: Owner, host: String?, serverID: Int64?, label: String?,
@@ -43,6 +45,11 @@ final class ManagedSocket: Sendable {
         self.handler = handler
         self.shared = shared
         self.recordSequence = recordSequence
+        let described = SocketInfo(
+            id: id, role: role, kind: kind, state: .opening, local: local, remote: remote, host: host, server: serverID,
+            label: label, owner: owner, bytesRead: 0, bytesWritten: 0, buffered: 0, openedAt: openedAt, closedAt: nil, error: nil)
+        // Encoding plain values cannot fail; if it ever did, each description is encoded whole.
+        self.described = (try? described.withIdentityEncoded()) ?? described
     }
 
     /// When it closed, once it has.
@@ -123,11 +130,9 @@ final class ManagedSocket: Sendable {
     /// The socket as contract section 3 describes it, right now, from any loop.
     func info() -> SocketInfo {
         let now = shared.snapshot
-        return SocketInfo(
-            id: id, role: role, kind: kind, state: now.state, local: local, remote: remote, host: host,
-            server: serverID, label: label, owner: owner, bytesRead: now.bytesRead, bytesWritten: now.bytesWritten,
-            buffered: now.buffered, openedAt: openedAt, closedAt: now.state == .closed ? closedAt.withLock { $0 } : nil,
-            error: now.failure)
+        return described.with(
+            state: now.state, bytesRead: now.bytesRead, bytesWritten: now.bytesWritten, buffered: now.buffered,
+            closedAt: now.state == .closed ? closedAt.withLock { $0 } : nil, error: now.failure)
     }
 
     var isDrainedAndClosed: Bool {

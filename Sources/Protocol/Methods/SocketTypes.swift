@@ -70,22 +70,27 @@ public struct SocketFailure: Codable, Hashable, Sendable {
 
 /// A socket as contract section 3 describes it. Absent values are written as null, never left out.
 public struct SocketInfo: Codable, Hashable, Sendable {
-    public var id: Int64
-    public var role: Role
-    public var kind: Kind
+    // What never changes about a socket; its members may be encoded once (``identity``).
+    public var id: Int64 { didSet { identity = nil } }
+    public var role: Role { didSet { identity = nil } }
+    public var kind: Kind { didSet { identity = nil } }
+    public var local: Endpoint? { didSet { identity = nil } }
+    public var remote: Endpoint? { didSet { identity = nil } }
+    public var host: String? { didSet { identity = nil } }
+    public var server: Int64? { didSet { identity = nil } }
+    public var label: String? { didSet { identity = nil } }
+    public var owner: Owner { didSet { identity = nil } }
+    public var openedAt: String { didSet { identity = nil } }
+    // What changes.
     public var state: SocketState
-    public var local: Endpoint?
-    public var remote: Endpoint?
-    public var host: String?
-    public var server: Int64?
-    public var label: String?
-    public var owner: Owner
     public var bytesRead: Int64
     public var bytesWritten: Int64
     public var buffered: Int
-    public var openedAt: String
     public var closedAt: String?
     public var error: SocketFailure?
+    /// The members above that never change, encoded once (``withIdentityEncoded()``); changing any
+    /// of them drops it. Not part of the value: equality and hashing leave it out.
+    public private(set) var identity: JSONCoding.EncodedMembers?
 
     public init(
         id: Int64, role: Role, kind: Kind, state: SocketState, local: Endpoint?, remote: Endpoint?,
@@ -110,7 +115,29 @@ public struct SocketInfo: Codable, Hashable, Sendable {
         self.error = error
     }
 
-    private enum CodingKeys: String, CodingKey {
+    /// This socket with its never-changing members encoded once, for a holder that describes the
+    /// same socket again and again (netd's `socket.get`, `socket.list`): copy it and set what changes.
+    public func withIdentityEncoded() throws -> SocketInfo {
+        var copy = self
+        copy.identity = try JSONCoding.EncodedMembers(membersOf: Identity(socket: self))
+        return copy
+    }
+
+    /// A copy of this socket's identity with the changing members given; the identity stays encoded.
+    public func with(
+        state: SocketState, bytesRead: Int64, bytesWritten: Int64, buffered: Int, closedAt: String?, error: SocketFailure?
+    ) -> SocketInfo {
+        var copy = self
+        copy.state = state
+        copy.bytesRead = bytesRead
+        copy.bytesWritten = bytesWritten
+        copy.buffered = buffered
+        copy.closedAt = closedAt
+        copy.error = error
+        return copy
+    }
+
+    fileprivate enum CodingKeys: String, CodingKey {
         case id, role, kind, state, local, remote, host, server, label, owner, bytesRead, bytesWritten
         case buffered, openedAt, closedAt, error
     }
@@ -122,17 +149,62 @@ public struct SocketInfo: Codable, Hashable, Sendable {
         try container.encode(bytesWritten, forKey: .bytesWritten)
         try container.encodeOrNull(closedAt, forKey: .closedAt)
         try container.encodeOrNull(error, forKey: .error)
-        try container.encodeOrNull(host, forKey: .host)
-        try container.encode(id, forKey: .id)
-        try container.encode(raw: kind, forKey: .kind)
-        try container.encodeOrNull(label, forKey: .label)
-        try container.encodeOrNull(local, forKey: .local)
-        try container.encode(openedAt, forKey: .openedAt)
-        try container.encode(owner, forKey: .owner)
-        try container.encodeOrNull(remote, forKey: .remote)
-        try container.encode(raw: role, forKey: .role)
-        try container.encodeOrNull(server, forKey: .server)
+        try container.encode(members: identity, encoder: encoder) { try Identity(socket: self).encode(into: &$0) }
         try container.encode(raw: state, forKey: .state)
+    }
+
+    public static func == (left: SocketInfo, right: SocketInfo) -> Bool {
+        Identity(socket: left) == Identity(socket: right) && left.state == right.state && left.bytesRead == right.bytesRead
+            && left.bytesWritten == right.bytesWritten && left.buffered == right.buffered && left.closedAt == right.closedAt
+            && left.error == right.error
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(Identity(socket: self))
+        hasher.combine(state)
+        hasher.combine(bytesRead)
+        hasher.combine(bytesWritten)
+        hasher.combine(buffered)
+        hasher.combine(closedAt)
+        hasher.combine(error)
+    }
+
+    /// The members that never change, in key order between `error` and `state`: one list, for
+    /// encoding them once and for encoding them each time.
+    private struct Identity: Encodable, Hashable {
+        var host: String?
+        var id: Int64
+        var kind: Kind
+        var label: String?
+        var local: Endpoint?
+        var openedAt: String
+        var owner: Owner
+        var remote: Endpoint?
+        var role: Role
+        var server: Int64?
+
+        init(socket: SocketInfo) {
+            (host, id, kind, label, local) = (socket.host, socket.id, socket.kind, socket.label, socket.local)
+            (openedAt, owner, remote, role, server) = (socket.openedAt, socket.owner, socket.remote, socket.role, socket.server)
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try encode(into: &container)
+        }
+
+        func encode(into container: inout KeyedEncodingContainer<CodingKeys>) throws {
+            try container.encodeOrNull(host, forKey: .host)
+            try container.encode(id, forKey: .id)
+            try container.encode(raw: kind, forKey: .kind)
+            try container.encodeOrNull(label, forKey: .label)
+            try container.encodeOrNull(local, forKey: .local)
+            try container.encode(openedAt, forKey: .openedAt)
+            try container.encode(owner, forKey: .owner)
+            try container.encodeOrNull(remote, forKey: .remote)
+            try container.encode(raw: role, forKey: .role)
+            try container.encodeOrNull(server, forKey: .server)
+        }
     }
 }
 
