@@ -30,6 +30,8 @@ let package = Package(
             path: "Sources/Framing",
             swiftSettings: strict
         ),
+        .target(name: "CNetdRelay", path: "Sources/CRelay"),
+        .target(name: "NetdRelay", dependencies: ["CNetdRelay"], path: "Sources/Relay", swiftSettings: strict),
         .target(
             name: "NetdStore",
             dependencies: [
@@ -43,7 +45,7 @@ let package = Package(
         .target(
             name: "NetdCore",
             dependencies: [
-                "NetdProtocol", "NetdFraming", "NetdStore",
+                "NetdProtocol", "NetdFraming", "NetdStore", "NetdRelay",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,6 +100,12 @@ let package = Package(
             name: "NetdProtocolTests",
             dependencies: ["NetdProtocol", "NetdFraming", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/ProtocolTests",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NetdRelayTests",
+            dependencies: ["NetdRelay"],
+            path: "Tests/RelayTests",
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,389 @@
+import CNetdRelay
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The pairs of one relay loop and the copy itself, confined to the loop's thread.
+///
+/// Each direction of a pair moves bytes with splice(2): from the source socket into a pipe, from
+/// the pipe into the destination socket, so they never enter user space. Pipes come from a small
+/// pool and go back to it whenever they are empty, so an idle pair holds none. A direction only
+/// reads while its pipe is empty: what the destination does not take stays in the source's
+/// kernel buffer, and its peer feels TCP backpressure. Where splice is refused (EINVAL), that
+/// direction falls back to read(2) and write(2) through one buffer of the loop.
+///
+/// Descriptors are registered edge-triggered; each end remembers whether it is readable and
+/// writable until a call says EAGAIN.
+final class RelayEngine {
+    /// One side of a pair: its descriptor, what epoll said about it, and its counters.
+    final class End {
+        let descriptor: CInt
+        let observer: (any RelayObserver)?
+        let endsWhenInputEnds: Bool
+        var readable = true
+        var writable = true
+        var read = 0
+        var written = 0
+        var failed = false
+        /// An error epoll reported (SO_ERROR), acted on at the pair's next turn.
+        var error: CInt = 0
+
+        init(_ end: RelayEnd) {
+            descriptor = end.descriptor
+            observer = end.observer
+            endsWhenInputEnds = end.endsWhenInputEnds
+        }
+    }
+
+    /// One direction: bytes from `ends[source]` to the other end.
+    struct Flow {
+        let source: Int
+        /// User-space bytes to write first (a prefix, or what the read/write fallback read).
+        var pending: [UInt8]
+        var pendingOffset = 0
+        var pipe: Pipe?
+        var inPipe = 0
+        /// The source ended (EOF read).
+        var sourceEnded = false
+        /// No more reading from the source: it ended, or the destination's write side must end.
+        var stopReading = false
+        /// The destination's write side is shut (FIN sent): this direction is done.
+        var done = false
+        var spliceRefused = false
+
+        var destination: Int { 1 - source }
+        var hasPending: Bool { pendingOffset < pending.count }
+    }
+
+    final class Pair {
+        let id: UInt64
+        let ends: [End]
+        var flows: [Flow]
+        let resetPropagates: Bool
+        var scheduled = false
+
+        init(id: UInt64, _ first: RelayEnd, _ second: RelayEnd, resetPropagates: Bool) {
+            self.id = id
+            ends = [End(first), End(second)]
+            // Flow 0 carries end 0's bytes to end 1, so it writes end 1's prefix first.
+            flows = [Flow(source: 0, pending: second.prefix), Flow(source: 1, pending: first.prefix)]
+            self.resetPropagates = resetPropagates
+            if second.outputEnded { flows[0].stopReading = true; flows[0].done = true }
+            if first.outputEnded { flows[1].stopReading = true; flows[1].done = true }
+        }
+    }
+
+    struct Pipe {
+        let read: CInt
+        let write: CInt
+    }
+
+    private let epoll: CInt
+    private let pipeBytes: Int
+    private let pairFinished: () -> Void
+    private var pairs: [UInt64: Pair] = [:]
+    private var readyList: [UInt64] = []
+    private var pool: [Pipe] = []
+    private let poolLimit = 32
+    /// The fallback's buffer, shared by every pair of the loop.
+    private var scratch = [UInt8](repeating: 0, count: 65536)
+    /// Bytes one direction moves before the loop turns to other pairs.
+    private let turnBytes = 1 << 20
+
+    init(epoll: CInt, pipeBytes: Int, pairFinished: @escaping () -> Void) {
+        self.epoll = epoll
+        self.pipeBytes = pipeBytes
+        self.pairFinished = pairFinished
+    }
+
+    var hasReadyWork: Bool { !readyList.isEmpty }
+    var isEmpty: Bool { pairs.isEmpty }
+
+    // MARK: Commands
+
+    func add(pair id: UInt64, _ first: RelayEnd, _ second: RelayEnd, resetPropagates: Bool) {
+        let pair = Pair(id: id, first, second, resetPropagates: resetPropagates)
+        pairs[id] = pair
+        for side in 0..<2 {
+            var event = epoll_event()
+            event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
+            event.data.u64 = id << 1 | UInt64(side)
+            if epoll_ctl(epoll, EPOLL_CTL_ADD, pair.ends[side].descriptor, &event) != 0 {
+                let code = errno
+                fail(pair, side: side, code: code, call: "epoll_ctl")
+                return
+            }
+        }
+        schedule(pair)
+    }
+
+    func close(pair id: UInt64, side: Int, reset: Bool) {
+        guard let pair = pairs[id] else { return }
+        finish(pair, first: side, firstReset: reset, otherReset: reset)
+    }
+
+    func descriptor(pair id: UInt64, side: Int) -> CInt? {
+        pairs[id]?.ends[side].descriptor
+    }
+
+    func closeAll() {
+        for pair in Array(pairs.values) { finish(pair, first: 0, firstReset: false, otherReset: false) }
+        for pipe in pool { Glibc.close(pipe.read); Glibc.close(pipe.write) }
+        pool.removeAll()
+    }
+
+    // MARK: Readiness
+
+    func ready(token: UInt64, events: UInt32) {
+        guard let pair = pairs[token >> 1] else { return }
+        let end = pair.ends[Int(token & 1)]
+        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { end.readable = true }
+        if events & (EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { end.writable = true }
+        if events & EPOLLERR.rawValue != 0 {
+            // A reset seen while no call was under way (a half-closed pair waiting on the other
+            // direction) would go unnoticed until the next write; it fails the end now.
+            var code: CInt = 0
+            var length = socklen_t(MemoryLayout<CInt>.size)
+            if getsockopt(end.descriptor, SOL_SOCKET, SO_ERROR, &code, &length) == 0, code != 0 { end.error = code }
+        }
+        schedule(pair)
+    }
+
+    private func schedule(_ pair: Pair) {
+        guard !pair.scheduled else { return }
+        pair.scheduled = true
+        readyList.append(pair.id)
+    }
+
+    func pumpReady() {
+        let batch = readyList
+        readyList.removeAll(keepingCapacity: true)
+        for id in batch {
+            guard let pair = pairs[id] else { continue }
+            pair.scheduled = false
+            pump(pair)
+        }
+    }
+
+    // MARK: Moving bytes
+
+    private enum Outcome {
+        /// Waiting for readiness (or done).
+        case idle
+        /// Moved its turn's worth; run again after the others.
+        case more
+        /// A side failed; the pair is gone.
+        case failed
+    }
+
+    private func pump(_ pair: Pair) {
+        for side in 0..<2 where pair.ends[side].error != 0 {
+            return fail(pair, side: side, code: pair.ends[side].error, call: "read")
+        }
+        var again = false
+        for index in 0..<2 {
+            switch move(pair, flow: index) {
+            case .idle: break
+            case .more: again = true
+            case .failed:
+                report(pair)
+                return
+            }
+        }
+        report(pair)
+        if pair.flows[0].done && pair.flows[1].done {
+            finish(pair, first: 0, firstReset: false, otherReset: false)
+        } else if again {
+            schedule(pair)
+        }
+    }
+
+    /// Moves one direction until it would block, ends, fails, or has moved its turn.
+    private func move(_ pair: Pair, flow index: Int) -> Outcome {
+        var flow = pair.flows[index]
+        defer { if pairs[pair.id] != nil { pair.flows[index] = flow } }
+        guard !flow.done else { return .idle }
+        let source = pair.ends[flow.source]
+        let destination = pair.ends[flow.destination]
+        var moved = 0
+        while moved < turnBytes {
+            if flow.hasPending {
+                guard destination.writable else { return .idle }
+                let count = flow.pending.withUnsafeBytes { bytes in
+                    Glibc.write(destination.descriptor, bytes.baseAddress! + flow.pendingOffset, bytes.count - flow.pendingOffset)
+                }
+                if count < 0 {
+                    let code = errno
+                    if code == EINTR { continue }
+                    if code == EAGAIN { destination.writable = false; return .idle }
+                    pair.flows[index] = flow
+                    fail(pair, side: flow.destination, code: code, call: "write")
+                    return .failed
+                }
+                flow.pendingOffset += count
+                destination.written += count
+                moved += count
+                if !flow.hasPending {
+                    flow.pending = []
+                    flow.pendingOffset = 0
+                }
+                continue
+            }
+            if flow.inPipe > 0, let pipe = flow.pipe {
+                guard destination.writable else { return .idle }
+                let count = netd_splice(pipe.read, destination.descriptor, UInt(flow.inPipe))
+                if count < 0 {
+                    let code = errno
+                    if code == EINTR { continue }
+                    if code == EAGAIN { destination.writable = false; return .idle }
+                    pair.flows[index] = flow
+                    fail(pair, side: flow.destination, code: code, call: "write")
+                    return .failed
+                }
+                flow.inPipe -= count
+                destination.written += count
+                moved += count
+                continue
+            }
+            if let pipe = flow.pipe {
+                flow.pipe = nil
+                release(pipe)
+            }
+            if flow.stopReading {
+                endOutput(pair, flow: &flow)
+                return .idle
+            }
+            guard source.readable else { return .idle }
+            let count: Int
+            if !flow.spliceRefused {
+                guard let pipe = acquire() else {
+                    flow.spliceRefused = true
+                    continue
+                }
+                flow.pipe = pipe
+                count = netd_splice(source.descriptor, pipe.write, UInt(pipeBytes > 0 ? pipeBytes : 65536))
+                if count > 0 { flow.inPipe = count }
+            } else {
+                count = scratch.withUnsafeMutableBytes { Glibc.read(source.descriptor, $0.baseAddress, $0.count) }
+                if count > 0 { flow.pending = Array(scratch[0..<count]) }
+            }
+            if count < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN { source.readable = false; continue }
+                if code == EINVAL || code == ENOSYS, !flow.spliceRefused { flow.spliceRefused = true; continue }
+                pair.flows[index] = flow
+                fail(pair, side: flow.source, code: code, call: "read")
+                return .failed
+            }
+            if count == 0 {
+                flow.sourceEnded = true
+                flow.stopReading = true
+                source.observer?.inputEnded()
+                if source.endsWhenInputEnds {
+                    // Node without allowHalfOpen: the source's own write side ends after what is
+                    // already bound for it; nothing more is read from the other side.
+                    let other = 1 - index
+                    pair.flows[other].stopReading = true
+                    schedule(pair)
+                }
+                continue
+            }
+            source.read += count
+            moved += count
+        }
+        return .more
+    }
+
+    /// The source ended and everything bound for the destination is written: FIN to it.
+    private func endOutput(_ pair: Pair, flow: inout Flow) {
+        guard !flow.done else { return }
+        flow.done = true
+        let destination = pair.ends[flow.destination]
+        shutdown(destination.descriptor, CInt(SHUT_WR))
+        destination.observer?.outputEnded()
+    }
+
+    private func report(_ pair: Pair) {
+        for end in pair.ends where end.read > 0 || end.written > 0 {
+            end.observer?.moved(read: end.read, written: end.written)
+            end.read = 0
+            end.written = 0
+        }
+    }
+
+    // MARK: Ending
+
+    /// `side` failed (`code` from `call`): it closes, and the other side is reset (or closed).
+    private func fail(_ pair: Pair, side: Int, code: CInt, call: String) {
+        let end = pair.ends[side]
+        end.failed = true
+        let name = RelayErrno.name(code)
+        report(pair)
+        end.observer?.failed(code: name, message: "\(call) \(name)")
+        finish(pair, first: side, firstReset: false, otherReset: pair.resetPropagates)
+    }
+
+    /// Closes both ends (`first` first) and forgets the pair.
+    private func finish(_ pair: Pair, first: Int, firstReset: Bool, otherReset: Bool) {
+        guard pairs.removeValue(forKey: pair.id) != nil else { return }
+        pairFinished()
+        report(pair)
+        for flow in pair.flows {
+            guard let pipe = flow.pipe else { continue }
+            if flow.inPipe == 0 { release(pipe) } else { Glibc.close(pipe.read); Glibc.close(pipe.write) }
+        }
+        for (side, reset) in [(first, firstReset), (1 - first, otherReset)] {
+            let end = pair.ends[side]
+            epoll_ctl(epoll, EPOLL_CTL_DEL, end.descriptor, nil)
+            if reset {
+                // SO_LINGER with a zero timeout makes close send RST.
+                var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+                setsockopt(end.descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            }
+            Glibc.close(end.descriptor)
+        }
+        for side in [first, 1 - first] {
+            let end = pair.ends[side]
+            end.observer?.closed(hadError: end.failed)
+        }
+    }
+
+    // MARK: Pipes
+
+    private func acquire() -> Pipe? {
+        if let pipe = pool.popLast() { return pipe }
+        var fds: [CInt] = [0, 0]
+        guard netd_pipe(&fds) == 0 else { return nil }
+        if pipeBytes > 0 { _ = netd_set_pipe_size(fds[1], CInt(pipeBytes)) }
+        return Pipe(read: fds[0], write: fds[1])
+    }
+
+    private func release(_ pipe: Pipe) {
+        if pool.count < poolLimit {
+            pool.append(pipe)
+        } else {
+            Glibc.close(pipe.read)
+            Glibc.close(pipe.write)
+        }
+    }
+}
+
+/// POSIX names for the errors a relay meets, as Node spells them in `error.code`.
+enum RelayErrno {
+    static func name(_ code: CInt) -> String {
+        switch code {
+        case ECONNRESET: "ECONNRESET"
+        case EPIPE: "EPIPE"
+        case ETIMEDOUT: "ETIMEDOUT"
+        case ECONNABORTED: "ECONNABORTED"
+        case EHOSTUNREACH: "EHOSTUNREACH"
+        case ENETUNREACH: "ENETUNREACH"
+        case EBADF: "EBADF"
+        case ENOMEM: "ENOMEM"
+        case ENOBUFS: "ENOBUFS"
+        default: "E\(code)"
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import CNetdRelay
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The relays of netd: a few threads, each with its own epoll loop, that move bytes between
+/// pairs of descriptors with splice(2). Pairs are spread over the loops in turn.
+///
+/// Why beside SwiftNIO and not inside it: NIO's channels read into `ByteBuffer`s whenever their
+/// descriptor is readable, and NIO has no way to hand readiness to a handler without reading, so
+/// a NIO handler could only copy through user space. A relayed socket therefore leaves NIO (its
+/// channel is closed after netd takes a `dup` of its descriptor) and belongs to one relay loop
+/// from then on: one owner per descriptor at a time.
+public final class Relay: Sendable {
+    private let loops: [RelayLoop]
+    private let next = Atomic<Int>(0)
+
+    /// - Parameters:
+    ///   - threads: relay loops (each one thread).
+    ///   - pipeBytes: the capacity asked for each splice pipe (the kernel rounds it to pages);
+    ///     0 keeps the kernel's default (64 KiB). A pipe holds at most this many bytes of one
+    ///     direction, so it bounds what netd holds in flight per direction.
+    public init(threads: Int, pipeBytes: Int = 0) throws {
+        loops = try (0..<max(1, threads)).map { try RelayLoop(index: $0, pipeBytes: pipeBytes) }
+    }
+
+    /// Joins two ends and relays bytes both ways until the pair is done (both directions ended,
+    /// or one side failed or was closed).
+    ///
+    /// - Parameter resetPropagates: a reset (or any failure) on one side resets the other (socat,
+    ///   forwards and pipes); otherwise the other side gets a plain close (an attached stream).
+    @discardableResult
+    public func join(_ first: RelayEnd, _ second: RelayEnd, resetPropagates: Bool) -> RelayLink {
+        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        let loop = loops[index % loops.count]
+        let pair = loop.allocatePair()
+        loop.submit { $0.add(pair: pair, first, second, resetPropagates: resetPropagates) }
+        return RelayLink(loop: loop, pair: pair)
+    }
+
+    /// Pairs held right now, over every loop.
+    public var pairCount: Int { loops.reduce(0) { $0 + $1.pairCount } }
+
+    /// Closes every pair (plain closes) and stops the threads; returns once they have stopped.
+    public func shutdown() {
+        for loop in loops { loop.stop() }
+    }
+}
+
+/// One relay thread: its epoll descriptor, an eventfd that wakes it for commands, and the
+/// commands queued by other threads. Everything else lives in its ``RelayEngine``, on its thread.
+final class RelayLoop: Sendable {
+    typealias Command = @Sendable (RelayEngine) -> Void
+
+    private let epoll: CInt
+    private let wake: CInt
+    private let commands = Mutex<[Command]>([])
+    private let nextPair = Atomic<UInt64>(1)
+    private let pairs = Atomic<Int>(0)
+    private let stopped = Mutex<(stopping: Bool, done: Bool)>((false, false))
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(index: Int, pipeBytes: Int) throws {
+        epoll = epoll_create1(CInt(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw RelayError.system("epoll_create1", errno) }
+        wake = netd_eventfd()
+        guard wake >= 0 else {
+            close(epoll)
+            throw RelayError.system("eventfd", errno)
+        }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = 0
+        guard epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &event) == 0 else {
+            close(wake)
+            close(epoll)
+            throw RelayError.system("epoll_ctl", errno)
+        }
+        let epoll = self.epoll
+        let wake = self.wake
+        let thread = Thread { [self] in
+            let engine = RelayEngine(epoll: epoll, pipeBytes: pipeBytes, pairFinished: { self.pairs.subtract(1, ordering: .relaxed) })
+            self.run(engine, wake: wake)
+            self.finished.signal()
+        }
+        thread.name = "netd-relay-\(index)"
+        thread.start()
+    }
+
+    var pairCount: Int { pairs.load(ordering: .relaxed) }
+
+    /// A new pair's id; the pair counts from here until the engine finishes it.
+    func allocatePair() -> UInt64 {
+        pairs.add(1, ordering: .relaxed)
+        return nextPair.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    /// Runs `command` on the loop's thread, soon.
+    func submit(_ command: @escaping Command) {
+        let first = commands.withLock { queue in
+            queue.append(command)
+            return queue.count == 1
+        }
+        if first {
+            var one: UInt64 = 1
+            _ = write(wake, &one, 8)
+        }
+    }
+
+    func stop() {
+        let already = stopped.withLock { state -> Bool in
+            defer { state.stopping = true }
+            return state.stopping
+        }
+        guard !already else { return }
+        submit { $0.closeAll() }
+        finished.wait()
+        close(wake)
+        close(epoll)
+    }
+
+    private func run(_ engine: RelayEngine, wake: CInt) {
+        var events = [epoll_event](repeating: epoll_event(), count: 256)
+        while true {
+            let count = events.withUnsafeMutableBufferPointer { buffer in
+                epoll_wait(epoll, buffer.baseAddress, CInt(buffer.count), engine.hasReadyWork ? 0 : -1)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                // Nothing can be relayed without epoll; this cannot happen with valid descriptors.
+                fatalError("netd relay: epoll_wait failed with errno \(errno)")
+            }
+            for index in 0..<Int(count) {
+                let token = events[index].data.u64
+                if token == 0 {
+                    var value: UInt64 = 0
+                    _ = read(wake, &value, 8)
+                    let queued = commands.withLock { queue -> [Command] in
+                        defer { queue.removeAll(keepingCapacity: true) }
+                        return queue
+                    }
+                    for command in queued { command(engine) }
+                } else {
+                    engine.ready(token: token, events: events[index].events)
+                }
+            }
+            engine.pumpReady()
+            if stopped.withLock({ $0.stopping }) && engine.isEmpty && commands.withLock({ $0.isEmpty }) { return }
+        }
+    }
+}
+
+enum RelayError: Error, CustomStringConvertible {
+    case system(String, CInt)
+
+    var description: String {
+        switch self {
+        case .system(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
+        }
+    }
+}
