@@ -102,9 +102,10 @@ let package = Package(
             path: "Tests/ProtocolTests",
             swiftSettings: strict
         ),
+        .target(name: "NetdTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(
             name: "NetdRelayTests",
-            dependencies: ["NetdRelay"],
+            dependencies: ["NetdRelay", "NetdTestSupport"],
             path: "Tests/RelayTests",
             swiftSettings: strict
         ),
@@ -117,7 +118,7 @@ let package = Package(
         .testTarget(
             name: "NetdEndToEndTests",
             dependencies: [
-                "NetdCore", "NetdClient", "NetdProtocol", "NetdFraming",
+                "NetdCore", "NetdClient", "NetdProtocol", "NetdFraming", "NetdTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

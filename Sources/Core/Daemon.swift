@@ -86,7 +86,7 @@ public final class Daemon: Sendable {
                 .init(service: StoreService(store: store, logger: logger)),
                 .init(service: HistoryService(writer: writer)),
                 .init(service: RetentionService(store: store, manager: manager, retain: configuration.retain, logger: logger)),
-                .init(service: ConnectionsService(manager: manager)),
+                .init(service: ConnectionsService(manager: manager, logger: logger)),
                 .init(service: server),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
@@ -163,11 +163,14 @@ struct RetentionService: Service {
     }
 }
 
-/// Holds sockets and servers while netd runs; on shutdown, closes them all.
+/// Holds sockets and servers while netd runs: makes the persisted listens again at start (each
+/// failure logged and recorded), and on shutdown closes them all.
 struct ConnectionsService: Service {
     let manager: ConnectionManager
+    let logger: Logger
 
     func run() async throws {
+        await manager.restorePersistedListens(logger: logger)
         try? await gracefulShutdown()
         await manager.closeAll()
     }

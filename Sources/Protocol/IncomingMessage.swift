@@ -28,6 +28,13 @@ public struct IncomingCall: Sendable {
     /// The method string as sent, or nil when there was none.
     public var methodName: String?
     public var content: Result<Valid, ResponseError>
+
+    /// A request (with an id) after whose answer the connection carries a socket's bytes
+    /// (contract section 9); its connection reads nothing more until it is answered.
+    public var switchesToStream: Bool {
+        guard case .respond = reply, case .success(let valid) = content else { return false }
+        return (valid.params as? any StreamSwitchingParams)?.switchesToStream == true
+    }
 }
 
 /// One line as netd received it: a single request, a batch, or JSON that could not be parsed.

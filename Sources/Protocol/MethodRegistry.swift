@@ -13,6 +13,8 @@ public enum MethodRegistry {
         SocketConfigureMethod.self,
         SocketGetMethod.self,
         SocketListMethod.self,
+        SocketAttachMethod.self,
+        SocketPipeMethod.self,
         ServerListenMethod.self,
         ServerAcceptMethod.self,
         ServerCloseMethod.self,

@@ -62,8 +62,14 @@ public struct RelayLink: Sendable, Hashable {
     /// Closes the pair: `side` (0 or 1, the order given to `join`) first, with RST if `reset`,
     /// then the other side (RST too if `reset`, else a plain close). Bytes still in flight are
     /// discarded, as `socket.close` discards unread bytes.
-    public func close(side: Int, reset: Bool) {
-        loop.submit { $0.close(pair: pair, side: side, reset: reset) }
+    /// Returns once both descriptors are closed and their observers told.
+    public func close(side: Int, reset: Bool) async {
+        await withCheckedContinuation { continuation in
+            loop.submit { engine in
+                engine.close(pair: pair, side: side, reset: reset)
+                continuation.resume()
+            }
+        }
     }
 
     /// Runs `body` with the descriptor of `side` on the relay's thread, while it is open; false

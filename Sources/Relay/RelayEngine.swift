@@ -179,7 +179,8 @@ final class RelayEngine {
 
     private func pump(_ pair: Pair) {
         for side in 0..<2 where pair.ends[side].error != 0 {
-            return fail(pair, side: side, code: pair.ends[side].error, call: "read")
+            let code = pair.ends[side].error
+            return fail(pair, side: side, code: code, call: code == EPIPE ? "write" : "read")
         }
         var again = false
         for index in 0..<2 {

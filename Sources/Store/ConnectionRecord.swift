@@ -38,6 +38,10 @@ public struct ConnectionRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
     public var backlog: Int?
     public var maxConnections: Int?
     public var accepted: Int64?
+    /// The other socket of a relayed pair (part two).
+    public var peerID: Int64?
+    /// A forwarding server's target, as JSON (part two).
+    public var forward: String?
 
     public init(id: Int64, role: Role, kind: Kind, state: State, ownerUID: UInt32, ownerPID: Int32?, openedAt: String) {
         self.id = id
@@ -60,6 +64,7 @@ public struct ConnectionRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
         case bytesRead = "bytes_read", bytesWritten = "bytes_written"
         case errorCode = "error_code", errorMessage = "error_message"
         case backlog, maxConnections = "max_connections", accepted
+        case peerID = "peer_id", forward
     }
 
     public typealias Column = CodingKeys
@@ -93,6 +98,8 @@ public struct ConnectionRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
         case .backlog: backlog.databaseValue
         case .maxConnections: maxConnections.databaseValue
         case .accepted: accepted.databaseValue
+        case .peerID: peerID.databaseValue
+        case .forward: forward.databaseValue
         }
     }
 

@@ -22,6 +22,8 @@ public enum RecordChange: Sendable, Hashable {
     case serverClosed(at: String, accepted: Int64)
     /// A server accepted a connection: its running count.
     case accepted(total: Int64)
+    /// A socket joined another in a pipe or forward pair.
+    case peer(Int64)
 
     typealias Column = ConnectionRecord.Column
 
@@ -33,6 +35,7 @@ public enum RecordChange: Sendable, Hashable {
         case .socketClosed: [.state, .closedAt, .lastActivityAt, .bytesRead, .bytesWritten]
         case .serverClosed: [.state, .closedAt, .accepted]
         case .accepted: [.accepted]
+        case .peer: [.peerID]
         }
     }
 
@@ -45,6 +48,7 @@ public enum RecordChange: Sendable, Hashable {
         case .socketClosed(let at, let read, let written): [ConnectionRecord.State.closed, at, at, read, written]
         case .serverClosed(let at, let accepted): [ConnectionRecord.State.closed, at, accepted]
         case .accepted(let total): [total]
+        case .peer(let id): [id]
         }
     }
 

@@ -68,6 +68,23 @@ enum Schema {
                 CREATE INDEX connections_closed_at ON connections(closed_at) WHERE closed_at IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v3-pairs-forwards-persisted-listens") { db in
+            // Part two: a relayed socket names the other socket of its pair; a forwarding server
+            // keeps its target (JSON); persisted listens are made again at every start.
+            try db.execute(sql: """
+                ALTER TABLE connections ADD COLUMN peer_id INTEGER;
+                ALTER TABLE connections ADD COLUMN forward TEXT;
+                CREATE TABLE persisted_listens (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    owner_uid INTEGER NOT NULL,
+                    owner_pid INTEGER,
+                    label TEXT,
+                    params TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    server_id INTEGER
+                );
+                """)
+        }
         return migrator
     }
 

@@ -48,6 +48,12 @@ struct Netd: AsyncParsableCommand {
     @Option(help: "Accepted sockets a server holds for server.accept before it stops accepting.")
     var maxPendingAccepts: Int = Self.defaults.limits.pendingPerServer
 
+    @Option(help: "Relay threads that move the bytes of attached, piped and forwarded sockets with splice (default: one per core).")
+    var relayThreads: Int = Self.defaults.limits.relayThreads
+
+    @Option(help: "Capacity of each relay pipe in bytes (default: the kernel's, 64 KiB); bounds what netd holds in flight per direction of a relay.")
+    var relayPipeBytes: Int = Self.defaults.limits.relayPipeBytes
+
     @Option(help: "Delete closed records older than this, checked periodically: 30d, 12h, 90m (default: keep all).")
     var retain: String?
 
@@ -65,6 +71,10 @@ struct Netd: AsyncParsableCommand {
         guard maxRequestsPerClient >= 1 else { throw ValidationError("--max-requests-per-client must be at least 1") }
         guard maxBufferBytes >= 4096 else { throw ValidationError("--max-buffer-bytes must be at least 4096") }
         guard maxSocketsPerUser >= 1 else { throw ValidationError("--max-sockets-per-user must be at least 1") }
+        guard (1...256).contains(relayThreads) else { throw ValidationError("--relay-threads must be from 1 to 256") }
+        guard relayPipeBytes == 0 || (4096...(1 << 20)).contains(relayPipeBytes) else {
+            throw ValidationError("--relay-pipe-bytes must be 0 (the kernel's default) or from 4096 to 1048576")
+        }
         guard maxPendingAccepts >= 1 else { throw ValidationError("--max-pending-accepts must be at least 1") }
         if let retain, (DurationText.milliseconds(retain) ?? 0) < 1000 {
             throw ValidationError("--retain must be a duration of at least a second, such as 30d, 12h or 90m")
@@ -98,6 +108,8 @@ struct Netd: AsyncParsableCommand {
         configuration.limits.socketBufferBytes = maxBufferBytes
         configuration.limits.socketsPerUser = maxSocketsPerUser
         configuration.limits.pendingPerServer = maxPendingAccepts
+        configuration.limits.relayThreads = relayThreads
+        configuration.limits.relayPipeBytes = relayPipeBytes
         configuration.retain = retain.flatMap(DurationText.milliseconds).map { .milliseconds($0) }
         configuration.historyQueueLimit = maxHistoryQueue
         // A file size limit (or a full disk) must fail history writes, which netd reports and

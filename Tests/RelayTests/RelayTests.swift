@@ -1,5 +1,6 @@
 import Foundation
 import NetdRelay
+import NetdTestSupport
 import Synchronization
 import Testing
 
@@ -122,7 +123,7 @@ struct RelayTests {
         let watcher = Watcher()
         let link = relay.join(RelayEnd(descriptor: a.relayed, observer: watcher), RelayEnd(descriptor: b.relayed), resetPropagates: true)
         #expect(await link.withDescriptor(side: 0) { _ in })
-        link.close(side: 0, reset: true)
+        await link.close(side: 0, reset: true)
         #expect(Sockets.readError(a.peer) == ECONNRESET)
         #expect(Sockets.readError(b.peer) == ECONNRESET)
         try await watcher.waitClosed()

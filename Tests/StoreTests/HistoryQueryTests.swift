@@ -152,7 +152,7 @@ import Testing
 
         let store = try HistoryStore(path: path, logger: logger)
         defer { try? store.close() }
-        #expect(try store.appliedMigrations() == ["v1-connections-and-events", "v2-history-indexes"])
+        #expect(try store.appliedMigrations() == ["v1-connections-and-events", "v2-history-indexes", "v3-pairs-forwards-persisted-listens"])
         let rows = try await store.query(HistoryFilter(label: "old"), before: nil, limit: 10)
         #expect(rows.records.map(\.bytesRead) == [42])
         #expect(try await store.events(of: 1).map(\.type) == ["connect"])

@@ -35,7 +35,7 @@ import Testing
                 #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
                 #expect(try Int32.fetchOne(db, sql: "PRAGMA application_id") == Schema.applicationID)
             }
-            #expect(try store.appliedMigrations() == ["v1-connections-and-events", "v2-history-indexes"])
+            #expect(try store.appliedMigrations() == ["v1-connections-and-events", "v2-history-indexes", "v3-pairs-forwards-persisted-listens"])
             var info = stat()
             #expect(stat(path, &info) == 0)
             #expect(info.st_mode & 0o777 == 0o600)
@@ -49,7 +49,7 @@ import Testing
             let path = folder + "/h.db"
             try HistoryStore(path: path, logger: logger).close()
             let again = try HistoryStore(path: path, logger: logger)
-            #expect(try again.appliedMigrations() == ["v1-connections-and-events", "v2-history-indexes"])
+            #expect(try again.appliedMigrations() == ["v1-connections-and-events", "v2-history-indexes", "v3-pairs-forwards-persisted-listens"])
             try again.close()
         }
     }

@@ -14,6 +14,14 @@ extension ConnectionManager {
         let owner = Owner(uid: context.peer.uid, pid: context.peer.pid)
         if let path = params.path { try CallerAccess.checkConnect(path, for: context) }
         if let localPort = params.localPort { try CallerAccess.checkPort(localPort, for: context) }
+        return try await openClient(params, owner: owner, serverID: nil, loop: context.eventLoop ?? group.next()).info()
+    }
+
+    /// Opens a client socket for `owner` once the caller's access is checked: for `socket.connect`,
+    /// and for a forward's outgoing side (`serverID` the forward's id, kept on its record).
+    func openClient(
+        _ params: SocketConnectMethod.Params, owner: Owner, serverID: Int64?, loop: any EventLoop
+    ) async throws(NetdError) -> ManagedSocket {
         try registry.reservePlace(for: owner.uid)
         let (id, openedAt) = allocate()
         let kind: Kind = params.path == nil ? .tcp : .unix
@@ -23,14 +31,15 @@ extension ConnectionManager {
         record.remotePort = params.port
         record.remotePath = params.path
         record.label = params.label
+        record.serverID = serverID
         let sequence = ledger.opened(record)
         let target = params.path ?? "\(host ?? "localhost"):\(params.port ?? 0)"
 
         // The handler is made first, on the loop the channel will use, so that a connection that
         // closes the moment it opens still hands over what it received.
-        let loop = context.eventLoop ?? group.next()
         let limit = limits.socketBufferBytes
         let allowHalfOpen = params.allowHalfOpen ?? false
+        // A forward's outgoing socket is not one of the forward's accepted connections.
         let signal = signalHandler(id: id, owner: owner, serverID: nil)
         let handler: NIOLoopBound<SocketHandler>
         let shared: SocketShared
@@ -58,7 +67,7 @@ extension ConnectionManager {
         let local = Endpoint(channel.localAddress)
         let remote = Endpoint(channel.remoteAddress) ?? params.path.map(Endpoint.unix)
         let socket = ManagedSocket(
-            id: id, role: .client, kind: kind, owner: owner, host: host, serverID: nil, label: params.label,
+            id: id, role: .client, kind: kind, owner: owner, host: host, serverID: serverID, label: params.label,
             openedAt: openedAt, local: local, remote: remote, channel: channel, handler: handler, shared: shared, recordSequence: sequence)
         registry.register(socket)
         if params.keepAlive == true, let delay = params.keepAliveInitialDelayMs {
@@ -69,7 +78,7 @@ extension ConnectionManager {
         // call waits for it (the contract: a record exists before the call that opened it returns),
         // not for the connected state and addresses, which land with the next commit.
         await ledger.committed(sequence)
-        return socket.info()
+        return socket
     }
 
     private func open(

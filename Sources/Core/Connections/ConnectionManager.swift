@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NetdProtocol
+import NetdRelay
 import NetdStore
 import Synchronization
 
@@ -17,6 +18,11 @@ public final class ConnectionManager: Sendable {
         public var socketsPerUser = 16384
         /// Accepted sockets a server keeps for `server.accept` before it stops accepting.
         public var pendingPerServer = 128
+        /// Relay loops (threads) that move the bytes of attached, piped and forwarded sockets.
+        public var relayThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        /// The capacity of each relay pipe (0: the kernel's default, 64 KiB); it bounds the bytes
+        /// netd holds in flight per direction of a relayed pair, and never exceeds `socketBufferBytes`.
+        public var relayPipeBytes = 0
 
         public init() {}
     }
@@ -29,6 +35,8 @@ public final class ConnectionManager: Sendable {
     let group: any EventLoopGroup
     /// The sockets and servers held, with their owners and the limits on them.
     let registry: SocketRegistry
+    /// The relay loops that carry attached, piped and forwarded sockets.
+    let relay: Relay
 
     init(store: HistoryStore, history: HistoryWriter, events: EventHub, limits: Limits, logger: Logger) throws {
         self.store = store
@@ -37,6 +45,7 @@ public final class ConnectionManager: Sendable {
         self.registry = SocketRegistry(socketsPerUser: limits.socketsPerUser)
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup.singleton
+        self.relay = try Relay(threads: limits.relayThreads, pipeBytes: min(limits.relayPipeBytes, limits.socketBufferBytes))
     }
 
     /// A new record's id and opening time (``HistoryStore/allocate()``).
@@ -111,6 +120,8 @@ public final class ConnectionManager: Sendable {
         for server in servers { await close(server) }
         for socket in sockets { socket.closeNow() }
         for socket in sockets { try? await socket.channel.closeFuture.get() }
+        // Relayed sockets close here, their records with them.
+        relay.shutdown()
     }
 }
 

@@ -83,6 +83,38 @@ final class Ledger: Sendable {
         events.publish(type: "timeout", id: id, owner: owner, at: Self.now())
     }
 
+    // MARK: Relays
+
+    /// A socket joined `peer` in a pipe or forward pair: `peer_id`, and an event `pipe`.
+    func piped(_ id: Int64, peer: Int64, owner: Owner) -> UInt64 {
+        let now = Self.now()
+        history.enqueue(.update(id: id, .peer(peer)))
+        events.publish(type: "pipe", id: id, owner: owner, at: now, fields: ["peer": .integer(peer)])
+        return history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "pipe", detail: Self.json(["peer": .integer(peer)]))))
+    }
+
+    /// An RPC connection of `client` now carries the socket's bytes: `attach`.
+    func attached(_ id: Int64, owner: Owner, client: Owner) -> UInt64 {
+        let now = Self.now()
+        let detail: [String: JSONValue] = ["uid": .integer(Int64(client.uid)), "pid": .integer(Int64(client.pid))]
+        events.publish(type: "attach", id: id, owner: owner, at: now, fields: detail)
+        return history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "attach", detail: Self.json(detail))))
+    }
+
+    /// The attached stream ended: `detach`.
+    func detached(_ id: Int64, owner: Owner) {
+        let now = Self.now()
+        events.publish(type: "detach", id: id, owner: owner, at: now)
+        history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "detach", detail: nil)))
+    }
+
+    /// A persisted listen was made again at start (kept as row `row`): `restored` on the new server.
+    func restored(_ id: Int64, owner: Owner, from row: Int64) {
+        let now = Self.now()
+        events.publish(type: "restored", id: id, owner: owner, at: now)
+        history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "restored", detail: Self.json(["persisted": .integer(row)]))))
+    }
+
     // MARK: Ending
 
     /// A socket or server failed: the error on its record, an `error` event.

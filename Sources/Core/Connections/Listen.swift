@@ -11,16 +11,26 @@ extension ConnectionManager {
     /// `server.listen`: binds, listens, and records the server; accepted connections become
     /// sockets owned by the server's owner and wait for `server.accept`.
     func listen(_ params: ServerListenMethod.Params, context: RequestContext) async throws(NetdError) -> ServerInfo {
+        if params.persist == true {
+            return try await listenPersisted(params, context: context)
+        }
+        return try await listen(params, context: context, persistedID: nil).info()
+    }
+
+    /// Listens; `persistedID` is the kept listen this server serves, if any.
+    func listen(_ params: ServerListenMethod.Params, context: RequestContext, persistedID: Int64?) async throws(NetdError) -> ManagedServer {
         let owner = Owner(uid: context.peer.uid, pid: context.peer.pid)
         if let path = params.path { try CallerAccess.checkCreate(path, for: context) }
         if let port = params.port { try CallerAccess.checkPort(port, for: context) }
+        if let path = params.forward?.path { try CallerAccess.checkConnect(path, for: context) }
         let (id, openedAt) = allocate()
         let kind: Kind = params.path == nil ? .tcp : .unix
         let backlog = params.backlog ?? 511
         let server = ManagedServer(
             id: id, kind: kind, owner: owner, label: params.label, openedAt: openedAt, backlog: backlog,
             maxConnections: params.maxConnections, pendingLimit: limits.pendingPerServer,
-            options: .init(allowHalfOpen: params.allowHalfOpen ?? false, noDelay: params.noDelay ?? false, keepAlive: params.keepAlive ?? false))
+            options: .init(allowHalfOpen: params.allowHalfOpen ?? false, noDelay: params.noDelay ?? false, keepAlive: params.keepAlive ?? false),
+            forward: params.forward, persistedID: persistedID)
         var record = ConnectionRecord(id: id, role: .server, kind: kind, state: .listening, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: server.openedAt)
         record.label = params.label
         record.backlog = backlog
@@ -28,6 +38,7 @@ extension ConnectionManager {
         record.host = params.host
         record.localPath = params.path
         record.localPort = params.port
+        record.forward = params.forward.map { String(decoding: (try? JSONCoding.encode($0)) ?? [], as: UTF8.self) }
 
         let target = params.path ?? "\(params.host ?? "::"):\(params.port ?? 0)"
         do {
@@ -51,7 +62,7 @@ extension ConnectionManager {
         }
         registry.register(server)
         await ledger.committed(ledger.listening(record))
-        return server.info()
+        return server
     }
 
     private func bind(_ params: ServerListenMethod.Params, server: ManagedServer, backlog: Int) async throws -> (any Channel, SocketFile?) {
@@ -127,7 +138,9 @@ extension ConnectionManager {
         }
         let (id, now) = allocate()
         let signal = signalHandler(id: id, owner: owner, serverID: server.id)
-        let handler = SocketHandler(limit: limits.socketBufferBytes, allowHalfOpen: server.options.allowHalfOpen, signal: signal)
+        // A forward passes each end on whatever allowHalfOpen says: a client's early end waits for the relay.
+        let allowHalfOpen = server.forward != nil || server.options.allowHalfOpen
+        let handler = SocketHandler(limit: limits.socketBufferBytes, allowHalfOpen: allowHalfOpen, signal: signal)
         let local = Endpoint(child.localAddress) ?? server.local
         let remote = Endpoint(child.remoteAddress)
         var record = ConnectionRecord(id: id, role: .accepted, kind: server.kind, state: .open, ownerUID: owner.uid, ownerPID: owner.pid, openedAt: now)
@@ -149,7 +162,12 @@ extension ConnectionManager {
                 handler: NIOLoopBound(handler, eventLoop: child.eventLoop), shared: handler.shared, recordSequence: sequence)
             self.registry.register(socket)
             self.ledger.announceConnection(server: server.id, socket: id, owner: owner, at: now)
-            server.deliver(socket)
+            if let target = server.forward {
+                server.forwarded()
+                Task { await self.forward(socket, to: target, server: server) }
+            } else {
+                server.deliver(socket)
+            }
         }
     }
 }

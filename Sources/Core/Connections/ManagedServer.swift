@@ -15,6 +15,10 @@ final class ManagedServer: Sendable {
     let maxConnections: Int?
     let pendingLimit: Int
     let options: AcceptedOptions
+    /// Part two: every accepted connection is relayed to this target.
+    let forward: ForwardTarget?
+    /// Part two: the row of `persisted_listens` this server listens for, if any.
+    let persistedID: Int64?
 
     /// What accepted sockets inherit from the server.
     struct AcceptedOptions: Sendable {
@@ -42,8 +46,10 @@ final class ManagedServer: Sendable {
 
     init(
         id: Int64, kind: Kind, owner: Owner, label: String?, openedAt: String, backlog: Int,
-        maxConnections: Int?, pendingLimit: Int, options: AcceptedOptions
+        maxConnections: Int?, pendingLimit: Int, options: AcceptedOptions, forward: ForwardTarget? = nil, persistedID: Int64? = nil
     ) {
+        self.forward = forward
+        self.persistedID = persistedID
         self.id = id
         self.kind = kind
         self.owner = owner
@@ -95,6 +101,11 @@ final class ManagedServer: Sendable {
     func dropUnclaimed() {
         state.withLock { $0.unclaimed = max(0, $0.unclaimed - 1) }
         resumeAcceptingIfRoom()
+    }
+
+    /// A forward took a newly accepted socket for itself: it is not waiting for `server.accept`.
+    func forwarded() {
+        dropUnclaimed()
     }
 
     /// Hands a newly accepted socket to the oldest waiting `server.accept`, or queues it.
@@ -216,7 +227,7 @@ final class ManagedServer: Sendable {
                 id: id, kind: kind, state: state.closedAt == nil ? .listening : .closed, local: state.local,
                 backlog: backlog, connections: state.live, accepted: state.accepted, pending: state.pending.count,
                 maxConnections: maxConnections, label: label, owner: owner, openedAt: openedAt,
-                closedAt: state.closedAt, error: nil)
+                closedAt: state.closedAt, error: nil, forward: forward, persist: persistedID != nil ? true : nil)
         }
     }
 }

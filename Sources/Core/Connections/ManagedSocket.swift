@@ -1,7 +1,12 @@
 import Foundation
 import NIOCore
 import NetdProtocol
+import NetdRelay
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A socket netd holds for a user: what never changes about it, its channel, whose
 /// ``SocketHandler`` runs its data path on the channel's event loop, and what that handler shares
@@ -19,12 +24,15 @@ final class ManagedSocket: Sendable {
     let remote: Endpoint?
     let channel: any Channel
     private let handler: NIOLoopBound<SocketHandler>
-    private let shared: SocketShared
+    let shared: SocketShared
     private let closedAt = Mutex<String?>(nil)
     /// The sequence number of this socket's history record, for waiting until it is committed.
     let recordSequence: UInt64
     /// The socket's description with what never changes encoded once; ``info()`` fills in the rest.
-    private let described: SocketInfo
+    /// It changes once at most: when the socket joins a pair, its `peer` is encoded in.
+    private let described: Mutex<SocketInfo>
+    /// The relay pair that carries the socket's bytes once it is attached or piped, and its side.
+    private let relayLink = Mutex<(link: RelayLink, side: Int)?>(nil)
 
     init(
         id: Int64, role: Role, kind: Kind, owner: Owner, host: String?, serverID: Int64?, label: String?,
@@ -49,7 +57,7 @@ final class ManagedSocket: Sendable {
             id: id, role: role, kind: kind, state: .opening, local: local, remote: remote, host: host, server: serverID,
             label: label, owner: owner, bytesRead: 0, bytesWritten: 0, buffered: 0, openedAt: openedAt, closedAt: nil, error: nil)
         // Encoding plain values cannot fail; if it ever did, each description is encoded whole.
-        self.described = (try? described.withIdentityEncoded()) ?? described
+        self.described = Mutex((try? described.withIdentityEncoded()) ?? described)
     }
 
     /// When it closed, once it has.
@@ -130,9 +138,77 @@ final class ManagedSocket: Sendable {
     /// The socket as contract section 3 describes it, right now, from any loop.
     func info() -> SocketInfo {
         let now = shared.snapshot
-        return described.with(
+        let attached = now.state != .closed && shared.withLock { $0.relay == .attached }
+        return described.withLock { $0 }.with(
             state: now.state, bytesRead: now.bytesRead, bytesWritten: now.bytesWritten, buffered: now.buffered,
-            closedAt: now.state == .closed ? closedAt.withLock { $0 } : nil, error: now.failure)
+            closedAt: now.state == .closed ? closedAt.withLock { $0 } : nil, error: now.failure, attached: attached ? true : nil)
+    }
+
+    // MARK: Relays (contract sections 9 and 10)
+
+    /// Marks the socket as carried by a relay from now on, so that reads, writes and ends are
+    /// refused while its descriptor changes hands; -32003 if it is closed or relayed already.
+    func claimRelay(_ role: RelayRole) throws(NetdError) {
+        let id = self.id
+        let refusal = shared.withLock { state -> NetdError? in
+            if state.closed || state.discarded { return SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed") }
+            if let relay = state.relay { return relay.refusal(id) }
+            state.relay = role
+            return nil
+        }
+        if let refusal { throw refusal }
+    }
+
+    /// Gives up a claim that never reached the relay (the other socket of a pipe was refused).
+    func unclaimRelay() {
+        shared.withLock { $0.relay = nil }
+    }
+
+    /// Takes the descriptor out of NIO for a relay (``SocketHandler/release(id:on:)``).
+    func release() async throws(NetdError) -> ReleasedSocket {
+        let id = self.id
+        let loop = channel.eventLoop
+        do {
+            return try await onLoop { $0.release(id: id, on: loop) }
+        } catch let error as NetdError {
+            throw error
+        } catch {
+            throw NetdError.internalFailure("cannot hand socket \(id) to the relay: \(error)")
+        }
+    }
+
+    /// The socket's bytes now travel through `link`, on `side`.
+    func joined(_ link: RelayLink, side: Int) {
+        relayLink.withLock { $0 = (link, side) }
+    }
+
+    /// The other socket of its pair, encoded into its identity from now on.
+    func setPeer(_ peer: Int64) {
+        described.withLock { described in
+            var copy = described
+            copy.peer = peer
+            described = (try? copy.withIdentityEncoded()) ?? copy
+        }
+    }
+
+    var relayRole: RelayRole? { shared.withLock { $0.relay } }
+
+    /// Sets a socket option on the socket's descriptor, wherever it is: NIO's channel, or the relay's.
+    func setSocketOption(level: CInt, name: CInt, value: CInt) async throws(NetdError) {
+        if let (link, side) = relayLink.withLock({ $0 }) {
+            let failed = Atomic<CInt>(0)
+            _ = await link.withDescriptor(side: side) { descriptor in
+                var value = value
+                if setsockopt(descriptor, level, name, &value, socklen_t(MemoryLayout<CInt>.size)) != 0 { failed.store(errno, ordering: .relaxed) }
+            }
+            let code = failed.load(ordering: .relaxed)
+            if code != 0 {
+                let name = errnoName(code)
+                throw SocketErrors.response(SocketFailure(code: name, message: "setsockopt \(name)"), id: nil, target: "on socket \(id)")
+            }
+            return
+        }
+        try await setOption(ChannelOptions.socket(SocketOptionLevel(level), SocketOptionName(name)), SocketOptionValue(value))
     }
 
     var isDrainedAndClosed: Bool {
@@ -201,6 +277,10 @@ final class ManagedSocket: Sendable {
 
     /// `socket.close`: discards unread bytes and closes; `reset` sends RST.
     func close(reset: Bool) async {
+        if let (link, side) = relayLink.withLock({ $0 }) {
+            await link.close(side: side, reset: reset)
+            return
+        }
         let loop = channel.eventLoop
         _ = try? await onLoop { handler -> EventLoopFuture<Void> in
             handler.close(reset: reset) ?? loop.makeSucceededVoidFuture()
@@ -212,7 +292,9 @@ final class ManagedSocket: Sendable {
         channel.close(promise: nil)
     }
 
-    func setIdleTimeout(milliseconds: Int) async {
+    func setIdleTimeout(milliseconds: Int) async throws(NetdError) {
+        // Idle timeouts watch the traffic netd reads itself; a relay's traffic is the kernel's.
+        if let relay = relayRole { throw relay.refusal(id) }
         _ = try? await onLoop { $0.setIdleTimeout(milliseconds > 0 ? .milliseconds(Int64(milliseconds)) : nil) }
     }
 

@@ -29,7 +29,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     let shared: SocketShared
-    private let allowHalfOpen: Bool
+    let allowHalfOpen: Bool
     private let signal: @Sendable (SocketSignal) -> Void
 
     private var context: ChannelHandlerContext?
@@ -46,6 +46,8 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var idleTimeout: TimeAmount?
     private var idleCheck: Scheduled<Void>?
     private var lastActivity = NIODeadline.now()
+    /// The descriptor went to a relay (``release(id:)``): NIO's close that follows is not the socket's.
+    private var released = false
 
     init(limit: Int, allowHalfOpen: Bool, signal: @escaping @Sendable (SocketSignal) -> Void) {
         self.shared = SocketShared(limit: limit)
@@ -120,6 +122,11 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if released {
+            // A relay owns a copy of the descriptor; the socket lives on there.
+            context.fireChannelInactive()
+            return
+        }
         if !inputEnded && outputEnded && !discarded && failure == nil {
             // Our side had ended, so NIO closed on the peer's FIN without an inputClosed event.
             inputEnded = true
@@ -189,13 +196,13 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// or with the error (as netd answers it) if the write fails. Without `flush`, they go at the
     /// channel's next flush (``DeferredFlushes``). One promise per write, whoever waits for it.
     func write(_ bytes: [UInt8], id: Int64, flush: Bool, promise: EventLoopPromise<Int>) {
-        guard let context else {
-            return promise.fail(SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed"))
-        }
         do {
             try checkWritable(id)
         } catch {
             return promise.fail(error)
+        }
+        guard let context else {
+            return promise.fail(SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed"))
         }
         let count = bytes.count
         let buffer = context.channel.allocator.buffer(bytes: bytes)
@@ -224,6 +231,7 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func checkWritable(_ id: Int64) throws(NetdError) {
+        if let relay = shared.withLock({ $0.relay }) { throw relay.refusal(id) }
         if discarded || closed {
             throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
         }
@@ -298,5 +306,59 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A client drained the buffer below the limit while a read was held (``SocketShared/take``).
     func resumeReading() {
         context?.read()
+    }
+}
+
+/// A socket's descriptor and what NIO held of it, handed to a relay.
+struct ReleasedSocket: Sendable {
+    /// A duplicate of the channel's descriptor (close-on-exec); the relay owns it.
+    let descriptor: CInt
+    /// Bytes received and never read: they go to the other side first.
+    let unread: [UInt8]
+    /// netd had ended the write side already.
+    let outputEnded: Bool
+    let allowHalfOpen: Bool
+}
+
+extension SocketHandler {
+    /// Hands the socket's descriptor over to a relay: once every write made so far is with the
+    /// kernel, takes a duplicate of the descriptor and the unread bytes, then closes the NIO
+    /// channel, which only closes NIO's own descriptor (no shutdown): the connection lives on in
+    /// the duplicate, owned by the relay from here on.
+    ///
+    /// - Important: The caller set ``SocketShared/State/relay`` first, so no new write, read or
+    ///   end slips in while the earlier writes drain.
+    func release(id: Int64, on loop: any EventLoop) -> EventLoopFuture<ReleasedSocket> {
+        guard let context, !closed, !discarded else {
+            return loop.makeFailedFuture(SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed"))
+        }
+        let drained = loop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: drained)
+        return drained.futureResult.assumeIsolated().flatMapResult { _ -> Result<ReleasedSocket, any Error> in
+            guard let context = self.context, !self.closed, !self.discarded else {
+                return .failure(SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) closed before it could be joined"))
+            }
+            let duplicate: CInt?
+            do {
+                duplicate = try context.channel.pipeline.syncOperations.withUnsafeTransportIfAvailable(of: NIOBSDSocket.Handle.self) {
+                    fcntl($0, F_DUPFD_CLOEXEC, 0)
+                }
+            } catch {
+                return .failure(NetdError.internalFailure("cannot reach socket \(id)'s descriptor: \(error)"))
+            }
+            guard let duplicate, duplicate >= 0 else {
+                return .failure(SocketErrors.response(SocketFailure(code: "EMFILE", message: "dup EMFILE"), id: nil, target: "on socket \(id)"))
+            }
+            let unread = self.shared.withLock { state -> [UInt8] in
+                state.readHeld = false
+                state.changes &+= 1
+                return state.unread.takeAll()
+            }
+            self.released = true
+            self.setIdleTimeout(nil)
+            self.wakeWaiters()
+            context.close(promise: nil)
+            return .success(ReleasedSocket(descriptor: duplicate, unread: unread, outputEnded: self.outputEnded, allowHalfOpen: self.allowHalfOpen))
+        }.nonisolated()
     }
 }

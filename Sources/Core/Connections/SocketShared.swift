@@ -28,6 +28,8 @@ final class SocketShared: Sendable {
         /// Counts what a waiting reader waits for (bytes, the end, the close), so that one that
         /// found nothing can tell whether something came before it began to wait.
         var changes: UInt64 = 0
+        /// The socket's bytes go through a relay (part two): reads, writes and ends are refused.
+        var relay: RelayRole?
 
         var socketState: SocketState {
             if closed || discarded { return .closed }
@@ -71,6 +73,7 @@ final class SocketShared: Sendable {
             if state.discarded {
                 throw SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) is closed")
             }
+            if let relay = state.relay { throw relay.refusal(id) }
             let ended = state.inputEnded || state.closed
             guard state.unread.count > 0 else {
                 guard ended else { return Taken(result: nil, resumeReading: false, changes: state.changes) }
@@ -88,6 +91,24 @@ final class SocketShared: Sendable {
             let eof = ended && state.unread.count == 0
             if eof { state.eofDelivered = true }
             return Taken(result: SocketReadMethod.Result(data: data, encoding: encoding, bytes: length, eof: eof), resumeReading: resume)
+        }
+    }
+}
+
+/// How a socket's bytes travel once a relay has it (contract sections 9 and 10).
+enum RelayRole: Sendable, Equatable {
+    /// An RPC connection carries them (`socket.attach`).
+    case attached
+    /// Another socket does (`socket.pipe`, a forward).
+    case piped
+
+    /// The answer to `socket.read`, `socket.write` and `socket.end` meanwhile.
+    func refusal(_ id: Int64) -> NetdError {
+        switch self {
+        case .attached:
+            SocketErrors.invalidState("ERR_SOCKET_ATTACHED", "socket \(id) is attached: an RPC connection carries its bytes")
+        case .piped:
+            SocketErrors.invalidState("ERR_SOCKET_PIPED", "socket \(id) is piped to another socket, which carries its bytes")
         }
     }
 }

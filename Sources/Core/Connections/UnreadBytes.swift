@@ -11,6 +11,12 @@ struct UnreadBytes {
         buffer.writeBuffer(&bytes)
     }
 
+    /// Everything, as plain bytes: what goes first when the socket is joined to a relay.
+    mutating func takeAll() -> [UInt8] {
+        defer { buffer = ByteBuffer() }
+        return Array(buffer.readableBytesView)
+    }
+
     /// Up to `maxBytes`, encoded, and how many bytes that was; nil while the only bytes are part
     /// of a UTF-8 character whose rest has not arrived (`utf8` never splits a character).
     ///

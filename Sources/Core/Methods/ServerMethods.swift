@@ -11,16 +11,24 @@ struct ServerMethods: Sendable {
         }
         table.on(ServerAcceptMethod.self) { params, context in
             let server = try manager.registry.server(params.id, for: context)
+            if let target = server.forward {
+                throw SocketErrors.invalidState(
+                    "ERR_SERVER_FORWARDS", "server \(server.id) forwards every connection to \(target.description); there is nothing to accept")
+            }
+            if params.attach == true { try ConnectionManager.checkCanAttach(context) }
             guard let socket = await server.claim(wait: .milliseconds(params.waitMs ?? 0)) else {
                 return ServerAcceptMethod.Result(socket: nil)
             }
             // Its record exists before the call that hands it out returns.
             await manager.ledger.committed(socket.recordSequence)
+            if params.attach == true { return ServerAcceptMethod.Result(socket: try await manager.attach(socket, context: context)) }
             return ServerAcceptMethod.Result(socket: socket.info())
         }
         table.on(ServerCloseMethod.self) { params, context in
             let server = try manager.registry.server(params.id, for: context)
             await manager.close(server)
+            // Closed by its owner, a persisted listen is no longer made at start.
+            if let row = server.persistedID { try? await manager.store.forgetPersistedListen(row) }
             if params.closeConnections == true {
                 for socket in manager.registry.sockets(for: context) where socket.serverID == server.id {
                     await socket.close(reset: false)

@@ -8,7 +8,20 @@ struct SocketMethods: Sendable {
     func register(in table: inout MethodTable) {
         let manager = self.manager
         table.on(SocketConnectMethod.self) { params, context in
-            try await manager.connect(params, context: context)
+            guard params.attach == true else { return try await manager.connect(params, context: context) }
+            // Refused before connecting: a connection nobody could learn the id of helps no one.
+            try ConnectionManager.checkCanAttach(context)
+            let socket = try await manager.openClient(
+                params, owner: Owner(uid: context.peer.uid, pid: context.peer.pid), serverID: nil,
+                loop: context.eventLoop ?? manager.group.next())
+            return try await manager.attach(socket, context: context)
+        }
+        table.on(SocketAttachMethod.self) { params, context in
+            let socket = try manager.registry.socket(params.id, for: context)
+            return SocketAttachMethod.Result(socket: try await manager.attach(socket, context: context))
+        }
+        table.on(SocketPipeMethod.self) { params, context in
+            try await manager.pipe(params, context: context)
         }
         table.on(SocketWriteMethod.self) { params, context -> Answer<SocketWriteMethod.Result> in
             let socket = try manager.registry.socket(params.id, for: context)
@@ -36,15 +49,16 @@ struct SocketMethods: Sendable {
         table.on(SocketConfigureMethod.self) { params, context in
             let socket = try manager.registry.socket(params.id, for: context)
             if socket.kind == .tcp {
-                if let noDelay = params.noDelay { try await socket.setOption(.tcpOption(.tcp_nodelay), noDelay ? 1 : 0) }
-                if let keepAlive = params.keepAlive { try await socket.setOption(.socketOption(.so_keepalive), keepAlive ? 1 : 0) }
+                let tcp = CInt(IPPROTO_TCP)
+                if let noDelay = params.noDelay { try await socket.setSocketOption(level: tcp, name: TCP_NODELAY, value: noDelay ? 1 : 0) }
+                if let keepAlive = params.keepAlive { try await socket.setSocketOption(level: SOL_SOCKET, name: SO_KEEPALIVE, value: keepAlive ? 1 : 0) }
                 if let delay = params.keepAliveInitialDelayMs {
-                    try await socket.setOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), max(1, delay / 1000))
+                    try await socket.setSocketOption(level: tcp, name: TCP_KEEPIDLE, value: CInt(max(1, delay / 1000)))
                 }
             } else if params.noDelay != nil || params.keepAlive != nil || params.keepAliveInitialDelayMs != nil {
                 throw NetdError.invalidParams("noDelay and keepAlive are for TCP sockets; socket \(params.id) is a Unix socket")
             }
-            if let idle = params.idleTimeoutMs { await socket.setIdleTimeout(milliseconds: idle) }
+            if let idle = params.idleTimeoutMs { try await socket.setIdleTimeout(milliseconds: idle) }
             return socket.info()
         }
         table.on(SocketGetMethod.self) { params, context -> Answer<SocketInfo> in

@@ -15,6 +15,9 @@ public struct RequestContext: Sendable {
     public var notify: (@Sendable (ByteBuffer) async throws -> Void)?
     /// Writes to sockets on this connection's loop wait for the end of the current read, then leave together.
     var flushes: NIOLoopBound<DeferredFlushes>?
+    /// Set for a call that switches its connection to a socket's byte stream (contract section 9):
+    /// where the handler leaves the socket for the connection. Nil everywhere else.
+    var stream: StreamSlot?
 
     /// Root and netd's own user see and touch everything (contract section 3).
     public var isAdmin: Bool { peer.uid == 0 || peer.uid == getuid() }

@@ -4,6 +4,10 @@ import NetdFraming
 import NetdProtocol
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One RPC client's connection, on its event loop: splits what the client sends into lines,
 /// reads each line once (``IncomingFrame/decode(_:)``), hands every call to the ``Dispatcher``,
 /// and is the one writer of the connection, for answers and notifications alike.
@@ -50,6 +54,16 @@ final class RPCConnection: ChannelDuplexHandler {
     private var endedEarly = false
     private var closed = false
 
+    /// A request that switches the connection to a socket's byte stream is being served
+    /// (contract section 9): nothing more is read or parsed until it is answered. What the
+    /// client sent after its line waits in ``partial``: the socket's first bytes on success,
+    /// requests again on an error answer.
+    private var switching: StreamSlot?
+    /// The input ended while switching; handled once the switch is decided.
+    private var endedWhileSwitching = false
+    /// The switch's answer and stream, waiting for the other requests in flight to be answered first.
+    private var pendingSwitch: (response: ResponseMessage, stream: PreparedStream)?
+
     init(dispatcher: Dispatcher, eventLoop: any EventLoop, maxRequests: Int, maxLineBytes: Int) {
         self.dispatcher = dispatcher
         self.eventLoop = eventLoop
@@ -90,6 +104,11 @@ final class RPCConnection: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        // A stream that never started: its socket closes, as when an attached client goes away.
+        switching?.abandon()
+        switching = nil
+        pendingSwitch?.stream.abandon()
+        pendingSwitch = nil
         serveLastLine(context: context)
         // What the client had asked to write still goes to its sockets.
         flushes.close()
@@ -103,7 +122,13 @@ final class RPCConnection: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            if requestContext == nil { endedEarly = true } else { endInput(context: context) }
+            if requestContext == nil {
+                endedEarly = true
+            } else if switching != nil {
+                endedWhileSwitching = true
+            } else {
+                endInput(context: context)
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -130,7 +155,7 @@ final class RPCConnection: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         guard !inputEnded else { return }
-        guard requestContext != nil else {
+        guard requestContext != nil, switching == nil else {
             // Not started yet: kept, and served by `start`.
             if partial == nil { partial = incoming } else { partial!.writeBuffer(&incoming) }
             return
@@ -157,7 +182,9 @@ final class RPCConnection: ChannelDuplexHandler {
     /// Reads only while the client takes its answers.
     func read(context: ChannelHandlerContext) {
         guard requestContext != nil else { return }
-        if context.channel.isWritable {
+        if switching != nil {
+            readHeld = true
+        } else if context.channel.isWritable {
             context.read()
         } else {
             readHeld = true
@@ -167,7 +194,7 @@ final class RPCConnection: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             outbox.unblock()
-            if readHeld {
+            if readHeld, switching == nil {
                 readHeld = false
                 context.read()
             }
@@ -176,7 +203,8 @@ final class RPCConnection: ChannelDuplexHandler {
     }
 
     private func serveLines(in buffer: inout ByteBuffer, context: ChannelHandlerContext) {
-        while let frame = lines.next(&buffer) {
+        // A switching request stops the parsing: what follows it may be the socket's bytes.
+        while switching == nil, let frame = lines.next(&buffer) {
             serve(frame, context: context)
         }
         if buffer.readableBytes > 0 {
@@ -202,6 +230,14 @@ final class RPCConnection: ChannelDuplexHandler {
             send(.single(ResponseMessage(id: .null, outcome: .error(.oversized(bytes: bytes, limit: maxLineBytes)))), context: context)
         case .line(let line):
             switch line.withUnsafeReadableBytes(IncomingFrame.decode) {
+            case .single(let call) where call.switchesToStream:
+                let slot = StreamSlot()
+                var switchingContext = requestContext
+                switchingContext.stream = slot
+                switching = slot
+                serve(call, context: context, requestContext: switchingContext) { response in
+                    self.switchAnswered(response, slot: slot, context: context)
+                }
             case .single(let call):
                 serve(call, context: context, requestContext: requestContext) { response in
                     if let response { self.send(.single(response), context: context) }
@@ -252,6 +288,7 @@ final class RPCConnection: ChannelDuplexHandler {
             guard self.inFlight.removeValue(forKey: token) != nil else { return }  // closed meanwhile
             answer(outcome)
             self.closeIfDone(context: context)
+            self.switchIfReady(context: context)
         }
         switch reply {
         case .now: break
@@ -288,5 +325,72 @@ final class RPCConnection: ChannelDuplexHandler {
         answers.append(lines: outbox.take())
         if !inRead { writeAnswers(context: context) }
         if !context.channel.isWritable { outbox.block() }
+    }
+
+    // MARK: Switching to a byte stream (contract section 9)
+
+    /// The switching request was answered: on success with a prepared stream, the connection
+    /// becomes the socket's stream once the other requests in flight are answered; otherwise the
+    /// answer goes out and the connection serves requests again, from the bytes that waited.
+    private func switchAnswered(_ response: ResponseMessage?, slot: StreamSlot, context: ChannelHandlerContext) {
+        guard !closed else { return slot.abandon() }
+        if let response, case .result = response.outcome, let stream = slot.take() {
+            pendingSwitch = (response, stream)
+            switchIfReady(context: context)
+            return
+        }
+        slot.abandon()
+        switching = nil
+        if let response { send(.single(response), context: context) }
+        if var waiting = partial {
+            partial = nil
+            let wasInRead = inRead
+            inRead = true
+            flushes.open()
+            serveLines(in: &waiting, context: context)
+            flushes.close()
+            inRead = wasInRead
+            if !inRead { writeAnswers(context: context) }
+        }
+        guard switching == nil else { return }
+        if endedWhileSwitching {
+            endedWhileSwitching = false
+            endInput(context: context)
+        } else if readHeld, context.channel.isWritable {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    /// Writes the switch's answer line last, then hands the connection's descriptor and what the
+    /// client sent after its request to the prepared stream, and closes NIO's channel (which
+    /// closes only NIO's descriptor: the relay owns its duplicate from here on).
+    private func switchIfReady(context: ChannelHandlerContext) {
+        guard let (response, stream) = pendingSwitch, inFlight.isEmpty, !closed else { return }
+        pendingSwitch = nil
+        answers.append(.single(response), logger: requestContext?.logger)
+        answers.append(lines: outbox.take())
+        let ready = answers.take(allocator: context.channel.allocator)
+        closed = true
+        outbox.close()
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ready), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { result in
+            let descriptor: CInt? =
+                if case .success = result {
+                    try? context.channel.pipeline.syncOperations.withUnsafeTransportIfAvailable(of: NIOBSDSocket.Handle.self) {
+                        fcntl($0, F_DUPFD_CLOEXEC, 0)
+                    }
+                } else { nil }
+            let leftover = self.partial.map { Array($0.readableBytesView) } ?? []
+            self.partial = nil
+            self.switching = nil
+            context.close(promise: nil)
+            if let descriptor, descriptor >= 0 {
+                stream.start(descriptor, leftover)
+            } else {
+                stream.abandon()
+            }
+        }
     }
 }

@@ -6,15 +6,19 @@ public enum ServerAcceptMethod: RPCMethod {
     public struct Params: RPCParams, Hashable {
         public var id: Int64
         public var waitMs: Int?
+        /// Part two (section 9): the accepted socket's bytes take over the RPC connection.
+        public var attach: Bool?
 
-        public init(id: Int64, waitMs: Int? = nil) {
+        public init(id: Int64, waitMs: Int? = nil, attach: Bool? = nil) {
             self.id = id
             self.waitMs = waitMs
+            self.attach = attach
         }
 
         public static let fields = [
             ParamField("id", "integer", required: true, "The server's id."),
             ParamField("waitMs", "integer", "Wait up to this long when none is pending (default 0)."),
+            ParamField("attach", "boolean", "The RPC connection becomes the accepted socket's byte stream (socket.attach)."),
         ]
 
         public func validate() throws(ResponseError) {
@@ -34,4 +38,8 @@ public enum ServerAcceptMethod: RPCMethod {
 
         private enum CodingKeys: String, CodingKey { case socket }
     }
+}
+
+extension ServerAcceptMethod.Params: StreamSwitchingParams {
+    public var switchesToStream: Bool { attach == true }
 }

@@ -17,11 +17,16 @@ public enum ServerListenMethod: RPCMethod {
         public var noDelay: Bool?
         public var keepAlive: Bool?
         public var label: String?
+        /// Part two (section 10): relay every accepted connection to this target.
+        public var forward: ForwardTarget?
+        /// Part two (section 10): kept in the database and listened on again at every start.
+        public var persist: Bool?
 
         public init(
             port: Int? = nil, host: String? = nil, ipv6Only: Bool? = nil, reusePort: Bool? = nil, path: String? = nil,
             mode: String? = nil, backlog: Int? = nil, maxConnections: Int? = nil, allowHalfOpen: Bool? = nil,
-            noDelay: Bool? = nil, keepAlive: Bool? = nil, label: String? = nil
+            noDelay: Bool? = nil, keepAlive: Bool? = nil, label: String? = nil, forward: ForwardTarget? = nil,
+            persist: Bool? = nil
         ) {
             self.port = port
             self.host = host
@@ -35,6 +40,8 @@ public enum ServerListenMethod: RPCMethod {
             self.noDelay = noDelay
             self.keepAlive = keepAlive
             self.label = label
+            self.forward = forward
+            self.persist = persist
         }
 
         public static let fields = [
@@ -50,6 +57,8 @@ public enum ServerListenMethod: RPCMethod {
             ParamField("noDelay", "boolean", "TCP: accepted sockets disable Nagle's algorithm."),
             ParamField("keepAlive", "boolean", "TCP: accepted sockets send keep-alive probes."),
             ParamField("label", "string", "A label of yours for the server and its accepted sockets."),
+            ParamField("forward", "object", "Relay each accepted connection to {host, port, family} or {path}."),
+            ParamField("persist", "boolean", "Keep this listen in the database and listen again at every start."),
         ]
 
         /// `mode` as a number, or nil when absent.
@@ -74,6 +83,7 @@ public enum ServerListenMethod: RPCMethod {
                 try Check.port(port, "port", allowZero: true)
                 if mode != nil { throw .invalidParams("`mode` is for Unix sockets and needs `path`") }
             }
+            try forward?.validate()
             try Check.range(backlog, "backlog", 1...65535)
             try Check.range(maxConnections, "maxConnections", 1...1_000_000)
         }

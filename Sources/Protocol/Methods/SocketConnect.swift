@@ -17,11 +17,14 @@ public enum SocketConnectMethod: RPCMethod {
         public var keepAliveInitialDelayMs: Int?
         public var allowHalfOpen: Bool?
         public var label: String?
+        /// Part two (section 9): once connected, the RPC connection becomes the socket's byte stream.
+        public var attach: Bool?
 
         public init(
             port: Int? = nil, host: String? = nil, family: Int? = nil, localAddress: String? = nil,
             localPort: Int? = nil, path: String? = nil, timeoutMs: Int? = nil, noDelay: Bool? = nil,
-            keepAlive: Bool? = nil, keepAliveInitialDelayMs: Int? = nil, allowHalfOpen: Bool? = nil, label: String? = nil
+            keepAlive: Bool? = nil, keepAliveInitialDelayMs: Int? = nil, allowHalfOpen: Bool? = nil, label: String? = nil,
+            attach: Bool? = nil
         ) {
             self.port = port
             self.host = host
@@ -35,6 +38,7 @@ public enum SocketConnectMethod: RPCMethod {
             self.keepAliveInitialDelayMs = keepAliveInitialDelayMs
             self.allowHalfOpen = allowHalfOpen
             self.label = label
+            self.attach = attach
         }
 
         public static let fields = [
@@ -50,6 +54,7 @@ public enum SocketConnectMethod: RPCMethod {
             ParamField("keepAliveInitialDelayMs", "integer", "TCP: idle time before the first keep-alive probe."),
             ParamField("allowHalfOpen", "boolean", "Keep the write side open after the peer ends (default false, as Node)."),
             ParamField("label", "string", "A label of yours, kept in history and usable as a filter."),
+            ParamField("attach", "boolean", "Once connected, this RPC connection becomes the socket's byte stream (socket.attach)."),
         ]
 
         public func validate() throws(ResponseError) {
@@ -77,4 +82,8 @@ public enum SocketConnectMethod: RPCMethod {
             try Check.range(keepAliveInitialDelayMs, "keepAliveInitialDelayMs", 0...2_147_483_000)
         }
     }
+}
+
+extension SocketConnectMethod.Params: StreamSwitchingParams {
+    public var switchesToStream: Bool { attach == true }
 }

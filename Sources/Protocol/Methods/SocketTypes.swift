@@ -81,6 +81,8 @@ public struct SocketInfo: Codable, Hashable, Sendable {
     public var label: String? { didSet { identity = nil } }
     public var owner: Owner { didSet { identity = nil } }
     public var openedAt: String { didSet { identity = nil } }
+    /// Part two: the other socket of a pipe or forward pair (set once, when the pair is joined).
+    public var peer: Int64? { didSet { identity = nil } }
     // What changes.
     public var state: SocketState
     public var bytesRead: Int64
@@ -88,6 +90,8 @@ public struct SocketInfo: Codable, Hashable, Sendable {
     public var buffered: Int
     public var closedAt: String?
     public var error: SocketFailure?
+    /// Part two: an RPC connection carries this socket's bytes (`socket.attach`). Written only when true.
+    public var attached: Bool?
     /// The members above that never change, encoded once (``withIdentityEncoded()``); changing any
     /// of them drops it. Not part of the value: equality and hashing leave it out.
     public private(set) var identity: JSONCoding.EncodedMembers?
@@ -95,9 +99,11 @@ public struct SocketInfo: Codable, Hashable, Sendable {
     public init(
         id: Int64, role: Role, kind: Kind, state: SocketState, local: Endpoint?, remote: Endpoint?,
         host: String?, server: Int64?, label: String?, owner: Owner, bytesRead: Int64, bytesWritten: Int64,
-        buffered: Int, openedAt: String, closedAt: String?, error: SocketFailure?
+        buffered: Int, openedAt: String, closedAt: String?, error: SocketFailure?, peer: Int64? = nil, attached: Bool? = nil
     ) {
         self.id = id
+        self.peer = peer
+        self.attached = attached
         self.role = role
         self.kind = kind
         self.state = state
@@ -125,9 +131,11 @@ public struct SocketInfo: Codable, Hashable, Sendable {
 
     /// A copy of this socket's identity with the changing members given; the identity stays encoded.
     public func with(
-        state: SocketState, bytesRead: Int64, bytesWritten: Int64, buffered: Int, closedAt: String?, error: SocketFailure?
+        state: SocketState, bytesRead: Int64, bytesWritten: Int64, buffered: Int, closedAt: String?, error: SocketFailure?,
+        attached: Bool? = nil
     ) -> SocketInfo {
         var copy = self
+        copy.attached = attached
         copy.state = state
         copy.bytesRead = bytesRead
         copy.bytesWritten = bytesWritten
@@ -139,11 +147,12 @@ public struct SocketInfo: Codable, Hashable, Sendable {
 
     fileprivate enum CodingKeys: String, CodingKey {
         case id, role, kind, state, local, remote, host, server, label, owner, bytesRead, bytesWritten
-        case buffered, openedAt, closedAt, error
+        case buffered, openedAt, closedAt, error, peer, attached
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
+        if attached == true { try container.encode(true, forKey: .attached) }
         try container.encode(buffered, forKey: .buffered)
         try container.encode(bytesRead, forKey: .bytesRead)
         try container.encode(bytesWritten, forKey: .bytesWritten)
@@ -156,7 +165,7 @@ public struct SocketInfo: Codable, Hashable, Sendable {
     public static func == (left: SocketInfo, right: SocketInfo) -> Bool {
         Identity(socket: left) == Identity(socket: right) && left.state == right.state && left.bytesRead == right.bytesRead
             && left.bytesWritten == right.bytesWritten && left.buffered == right.buffered && left.closedAt == right.closedAt
-            && left.error == right.error
+            && left.error == right.error && (left.attached == true) == (right.attached == true)
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -167,6 +176,7 @@ public struct SocketInfo: Codable, Hashable, Sendable {
         hasher.combine(buffered)
         hasher.combine(closedAt)
         hasher.combine(error)
+        hasher.combine(attached == true)
     }
 
     /// The members that never change, in key order between `error` and `state`: one list, for
@@ -179,6 +189,7 @@ public struct SocketInfo: Codable, Hashable, Sendable {
         var local: Endpoint?
         var openedAt: String
         var owner: Owner
+        var peer: Int64?
         var remote: Endpoint?
         var role: Role
         var server: Int64?
@@ -186,6 +197,7 @@ public struct SocketInfo: Codable, Hashable, Sendable {
         init(socket: SocketInfo) {
             (host, id, kind, label, local) = (socket.host, socket.id, socket.kind, socket.label, socket.local)
             (openedAt, owner, remote, role, server) = (socket.openedAt, socket.owner, socket.remote, socket.role, socket.server)
+            peer = socket.peer
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -201,6 +213,8 @@ public struct SocketInfo: Codable, Hashable, Sendable {
             try container.encodeOrNull(local, forKey: .local)
             try container.encode(openedAt, forKey: .openedAt)
             try container.encode(owner, forKey: .owner)
+            // Only sockets of a pair have it, so a client of part one sees no new member.
+            if let peer { try container.encode(peer, forKey: .peer) }
             try container.encodeOrNull(remote, forKey: .remote)
             try container.encode(raw: role, forKey: .role)
             try container.encodeOrNull(server, forKey: .server)
@@ -228,12 +242,18 @@ public struct ServerInfo: Codable, Hashable, Sendable {
     public var openedAt: String
     public var closedAt: String?
     public var error: SocketFailure?
+    /// Part two: where a forwarding server relays its connections. Written only when set.
+    public var forward: ForwardTarget?
+    /// Part two: the listen is kept in the database and made again at every start. Written only when true.
+    public var persist: Bool?
 
     public init(
         id: Int64, kind: Kind, state: ServerState, local: Endpoint?, backlog: Int, connections: Int,
         accepted: Int64, pending: Int, maxConnections: Int?, label: String?, owner: Owner, openedAt: String,
-        closedAt: String?, error: SocketFailure?
+        closedAt: String?, error: SocketFailure?, forward: ForwardTarget? = nil, persist: Bool? = nil
     ) {
+        self.forward = forward
+        self.persist = persist
         self.id = id
         self.role = .server
         self.kind = kind
@@ -253,7 +273,7 @@ public struct ServerInfo: Codable, Hashable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case id, role, kind, state, local, backlog, connections, accepted, pending, maxConnections, label, owner
-        case openedAt, closedAt, error
+        case openedAt, closedAt, error, forward, persist
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -263,6 +283,7 @@ public struct ServerInfo: Codable, Hashable, Sendable {
         try container.encodeOrNull(closedAt, forKey: .closedAt)
         try container.encode(connections, forKey: .connections)
         try container.encodeOrNull(error, forKey: .error)
+        if let forward { try container.encode(forward, forKey: .forward) }
         try container.encode(id, forKey: .id)
         try container.encode(raw: kind, forKey: .kind)
         try container.encodeOrNull(label, forKey: .label)
@@ -271,6 +292,7 @@ public struct ServerInfo: Codable, Hashable, Sendable {
         try container.encode(openedAt, forKey: .openedAt)
         try container.encode(owner, forKey: .owner)
         try container.encode(pending, forKey: .pending)
+        if persist == true { try container.encode(true, forKey: .persist) }
         try container.encode(raw: role, forKey: .role)
         try container.encode(raw: state, forKey: .state)
     }

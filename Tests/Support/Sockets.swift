@@ -1,29 +1,29 @@
 import Foundation
-import NetdRelay
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-enum SocketKind {
+public enum SocketKind: Sendable {
     case tcp, unix
 }
 
-/// Connected socket pairs on loopback or Unix sockets, and blocking helpers for their peers.
-enum Sockets {
+/// Real sockets for tests, with plain system calls: connected pairs on loopback or Unix
+/// sockets, listeners, and blocking helpers for the peers a test plays itself.
+public enum Sockets {
     /// `peer` is the test's blocking end; `relayed` the non-blocking end a relay takes.
-    struct Pair {
-        let peer: CInt
-        let relayed: CInt
+    public struct Pair: Sendable {
+        public let peer: CInt
+        public let relayed: CInt
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let call: String
-        let code: CInt
-        var description: String { "\(call): \(String(cString: strerror(code)))" }
+    public struct Failure: Error, CustomStringConvertible {
+        public let call: String
+        public let code: CInt
+        public var description: String { "\(call): \(String(cString: strerror(code)))" }
     }
 
-    static func pair(_ kind: SocketKind) throws -> Pair {
+    public static func pair(_ kind: SocketKind) throws -> Pair {
         switch kind {
         case .unix:
             var fds: [CInt] = [0, 0]
@@ -53,16 +53,16 @@ enum Sockets {
         try withUnsafeMutablePointer(to: &address) { try $0.withMemoryRebound(to: sockaddr.self, capacity: 1, body) }
     }
 
-    static func setNonBlocking(_ fd: CInt) {
+    public static func setNonBlocking(_ fd: CInt) {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
 
-    static func setBlocking(_ fd: CInt) {
+    public static func setBlocking(_ fd: CInt) {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
     }
 
     /// Bytes that differ from place to place, so that a reordering or a loss shows.
-    static func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
+    public static func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         return (0..<count).map { _ in
             state ^= state << 13
@@ -72,7 +72,7 @@ enum Sockets {
         }
     }
 
-    static func send(_ fd: CInt, _ bytes: [UInt8]) throws {
+    public static func send(_ fd: CInt, _ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
@@ -84,7 +84,7 @@ enum Sockets {
         }
     }
 
-    static func read(_ fd: CInt, count: Int) throws -> [UInt8] {
+    public static func read(_ fd: CInt, count: Int) throws -> [UInt8] {
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: count)
         while result.count < count {
@@ -100,7 +100,7 @@ enum Sockets {
     }
 
     /// Reads until EOF.
-    static func readAll(_ fd: CInt) throws -> [UInt8] {
+    public static func readAll(_ fd: CInt) throws -> [UInt8] {
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -115,7 +115,7 @@ enum Sockets {
     }
 
     /// The errno of the first failing read, 0 on a clean EOF; bytes before it are skipped.
-    static func readError(_ fd: CInt) -> CInt {
+    public static func readError(_ fd: CInt) -> CInt {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
@@ -128,14 +128,14 @@ enum Sockets {
     }
 
     /// Closes with RST.
-    static func reset(_ fd: CInt) {
+    public static func reset(_ fd: CInt) {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         close(fd)
     }
 
     /// Sends `bytes` and then EOF on one thread while another reads everything that comes back.
-    static func sendThenReadAll(_ fd: CInt, _ bytes: [UInt8]) async throws -> [UInt8] {
+    public static func sendThenReadAll(_ fd: CInt, _ bytes: [UInt8]) async throws -> [UInt8] {
         try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
             group.addTask {
                 try await onThread { try send(fd, bytes); shutdown(fd, CInt(SHUT_WR)) }
@@ -149,7 +149,7 @@ enum Sockets {
     }
 
     /// Runs blocking work on a thread of its own, so that the test's tasks never block the pool.
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    public static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread { continuation.resume(with: Result { try body() }) }
             thread.start()

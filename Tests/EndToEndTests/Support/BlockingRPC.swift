@@ -1,0 +1,63 @@
+import Foundation
+import NetdProtocol
+import NetdTestSupport
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// JSON-RPC over a plain blocking Unix socket: the way a script talks to netd before it attaches,
+/// after which the same descriptor carries the socket's bytes.
+///
+/// Every blocking call runs on a thread of its own (``blocking(_:)``): a test that blocked the
+/// few threads of Swift's cooperative pool would starve the daemon it tests.
+struct BlockingRPC: Sendable {
+    let descriptor: CInt
+    private static let nextID = Atomic<Int>(1000)
+
+    /// Connects to netd; the receive timeout keeps a broken test from hanging.
+    init(_ socketPath: String) throws {
+        descriptor = try Sockets.connectUnix(socketPath)
+        Sockets.setReceiveTimeout(descriptor, seconds: 20)
+    }
+
+    /// Sends one request (with `extra` bytes right after its newline, in the same write) and
+    /// returns the answer line as JSON.
+    @discardableResult
+    func call(_ method: String, _ params: String, extra: [UInt8] = []) async throws -> JSONValue {
+        let id = Self.nextID.add(1, ordering: .relaxed).newValue
+        let line = #"{"jsonrpc":"2.0","id":\#(id),"method":"\#(method)","params":\#(params)}"# + "\n"
+        let descriptor = self.descriptor
+        try await blocking { try Sockets.send(descriptor, Array(line.utf8) + extra) }
+        return try await answer()
+    }
+
+    /// The next line netd sends, as JSON.
+    func answer() async throws -> JSONValue {
+        let descriptor = self.descriptor
+        let line = try await blocking { try Sockets.readLine(descriptor) }
+        return try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
+    }
+
+    /// ``call(_:_:extra:)`` for checks that read state: a failure becomes JSON null, which the expectation then shows.
+    func peek(_ method: String, _ params: String) async -> JSONValue {
+        (try? await call(method, params)) ?? .null
+    }
+
+    func close() {
+        _ = Glibc.close(descriptor)
+    }
+}
+
+extension JSONValue {
+    /// `result.id`, or `result.socket.id` for answers that wrap the socket.
+    var resultID: Int64? { self["result"]?["id"]?.integerValue ?? self["result"]?["socket"]?["id"]?.integerValue }
+    /// `error.data.code`, netd's POSIX-style name.
+    var errorName: String? { self["error"]?["data"]?["code"]?.stringValue }
+}
+
+/// Runs blocking socket work on a thread of its own, never on Swift's cooperative pool.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await Sockets.onThread(body)
+}
