@@ -28,9 +28,9 @@ extension Sockets {
         }
     }
 
-    public static func listenTCP() throws -> Listener {
+    public static func listenTCP(port: Int = 0) throws -> Listener {
         let listener = socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
-        var address = loopback(port: 0)
+        var address = loopback(port: port)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         var one: CInt = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))

@@ -132,7 +132,7 @@ extension SocketInfo {
             id: record.id, role: record.role, kind: record.kind, state: SocketState(rawValue: record.state.rawValue) ?? .closed, local: record.localEndpoint, remote: record.remoteEndpoint,
             host: record.host, server: record.serverID, label: record.label, owner: record.owner,
             bytesRead: record.bytesRead, bytesWritten: record.bytesWritten, buffered: 0, openedAt: record.openedAt,
-            closedAt: record.closedAt, error: record.failure)
+            closedAt: record.closedAt, error: record.failure, peer: record.peerID)
     }
 }
 
@@ -143,7 +143,8 @@ extension ServerInfo {
             id: record.id, kind: record.kind, state: ServerState(rawValue: record.state.rawValue) ?? .closed, local: record.localEndpoint,
             backlog: record.backlog ?? 0, connections: 0, accepted: record.accepted ?? 0, pending: 0,
             maxConnections: record.maxConnections, label: record.label, owner: record.owner,
-            openedAt: record.openedAt, closedAt: record.closedAt, error: record.failure)
+            openedAt: record.openedAt, closedAt: record.closedAt, error: record.failure,
+            forward: record.forward.flatMap { try? JSONDecoder().decode(ForwardTarget.self, from: Data($0.utf8)) })
     }
 }
 
