@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "netd-bench",
             dependencies: [
-                "NetdClient", "NetdProtocol", "NetdStore", "NetdCore", "NetdFraming",
+                "NetdClient", "NetdProtocol", "NetdStore", "NetdCore", "NetdFraming", "NetdTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

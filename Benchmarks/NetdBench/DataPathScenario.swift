@@ -102,7 +102,7 @@ enum DataPathScenario {
     }
 
     /// `socket.write` of 64 KiB at a time into the sink, through netd.
-    private static func push(_ client: LineClient, to sink: TCPPeer, seconds: Double) async throws -> Double {
+    static func push(_ client: LineClient, to sink: TCPPeer, seconds: Double) async throws -> Double {
         let socket = try await client.result(#"{"jsonrpc":"2.0","id":1,"method":"socket.connect","params":{"host":"127.0.0.1","port":\#(sink.port),"noDelay":true}}"#)
         let id = socket["id"] as? Int ?? 0
         let payload = Data(repeating: UInt8(ascii: "n"), count: chunk).base64EncodedString()
@@ -123,7 +123,7 @@ enum DataPathScenario {
     }
 
     /// `socket.read` of up to 64 KiB at a time from the source, through netd; the data decoded.
-    private static func pull(_ client: LineClient, from source: TCPPeer, seconds: Double) async throws -> Double {
+    static func pull(_ client: LineClient, from source: TCPPeer, seconds: Double) async throws -> Double {
         let socket = try await client.result(#"{"jsonrpc":"2.0","id":4,"method":"socket.connect","params":{"host":"127.0.0.1","port":\#(source.port)}}"#)
         let id = socket["id"] as? Int ?? 0
         let request = ByteBuffer(string: #"{"jsonrpc":"2.0","id":5,"method":"socket.read","params":{"id":\#(id),"maxBytes":\#(chunk),"encoding":"base64","waitMs":1000}}"# + "\n")

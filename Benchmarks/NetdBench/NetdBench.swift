@@ -51,6 +51,12 @@ struct NetdBench: AsyncParsableCommand {
         if chosen.contains("data-path") {
             measurements += try await DataPathScenario.run(smoke: smoke)
         }
+        if chosen.contains("stream") {
+            measurements += try await StreamScenario.run(smoke: smoke)
+        }
+        if chosen.contains("relay") {
+            measurements += try await RelayScenario.run(smoke: smoke)
+        }
         if chosen.contains("connect-churn") {
             measurements += try await ConnectChurnScenario.run(smoke: smoke)
         }
@@ -70,7 +76,7 @@ struct NetdBench: AsyncParsableCommand {
         }
     }
 
-    static let scenarios = ["rpc-ping", "rpc-methods", "data-path", "connect-churn", "hold-10k", "history-query", "cli-start"]
+    static let scenarios = ["rpc-ping", "rpc-methods", "data-path", "stream", "relay", "connect-churn", "hold-10k", "history-query", "cli-start"]
 
     private func report(_ measurements: [Measurement]) -> String {
         var lines = ["scenario        measurement              figures"]

@@ -1,6 +1,8 @@
 // The classic way of doing netd's job by hand, with Node.js's `net` module, as netd-bench's peer.
 //   node peer.js rpc PATH          newline-delimited JSON-RPC 2.0 on a Unix socket: netd.ping and socket.* by hand
 //   node peer.js hold PORT COUNT   open COUNT TCP connections to 127.0.0.1:PORT and hold them idle
+//   node peer.js pipe PORT TARGET  a relay as people write it with `net`: listen on 127.0.0.1:PORT and pipe
+//                                  each connection to TARGET (a port on 127.0.0.1, or a Unix socket path)
 'use strict';
 const net = require('net');
 const fs = require('fs');
@@ -127,7 +129,18 @@ if (mode === 'rpc') {
     };
     open();
   }, 1000);
+} else if (mode === 'pipe') {
+  const port = Number(args[0]);
+  const target = /^[0-9]+$/.test(args[1]) ? { host: '127.0.0.1', port: Number(args[1]) } : { path: args[1] };
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = net.connect({ ...target, allowHalfOpen: true });
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  server.listen(port, '127.0.0.1', () => console.log('ready'));
 } else {
-  console.error('usage: node peer.js rpc PATH | hold PORT COUNT');
+  console.error('usage: node peer.js rpc PATH | hold PORT COUNT | pipe PORT TARGET');
   process.exit(2);
 }
