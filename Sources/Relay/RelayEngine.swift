@@ -81,6 +81,8 @@ final class RelayEngine {
 
     private let epoll: CInt
     private let pipeBytes: Int
+    /// False: every direction copies with read and write (the fallback), for tests.
+    private let splice: Bool
     private let pairFinished: () -> Void
     private var pairs: [UInt64: Pair] = [:]
     private var readyList: [UInt64] = []
@@ -91,8 +93,9 @@ final class RelayEngine {
     /// Bytes one direction moves before the loop turns to other pairs.
     private let turnBytes = 1 << 20
 
-    init(epoll: CInt, pipeBytes: Int, pairFinished: @escaping () -> Void) {
+    init(epoll: CInt, pipeBytes: Int, splice: Bool, pairFinished: @escaping () -> Void) {
         self.epoll = epoll
+        self.splice = splice
         self.pipeBytes = pipeBytes
         self.pairFinished = pairFinished
     }
@@ -104,6 +107,7 @@ final class RelayEngine {
 
     func add(pair id: UInt64, _ first: RelayEnd, _ second: RelayEnd, resetPropagates: Bool) {
         let pair = Pair(id: id, first, second, resetPropagates: resetPropagates)
+        if !splice { for index in 0..<2 { pair.flows[index].spliceRefused = true } }
         pairs[id] = pair
         for side in 0..<2 {
             var event = epoll_event()

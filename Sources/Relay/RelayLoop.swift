@@ -23,8 +23,10 @@ public final class Relay: Sendable {
     ///   - pipeBytes: the capacity asked for each splice pipe (the kernel rounds it to pages);
     ///     0 keeps the kernel's default (64 KiB). A pipe holds at most this many bytes of one
     ///     direction, so it bounds what netd holds in flight per direction.
-    public init(threads: Int, pipeBytes: Int = 0) throws {
-        loops = try (0..<max(1, threads)).map { try RelayLoop(index: $0, pipeBytes: pipeBytes) }
+    ///   - splice: false copies through user space (read and write) from the start: the fallback
+    ///     that descriptors refusing splice get, exercised by tests.
+    public init(threads: Int, pipeBytes: Int = 0, splice: Bool = true) throws {
+        loops = try (0..<max(1, threads)).map { try RelayLoop(index: $0, pipeBytes: pipeBytes, splice: splice) }
     }
 
     /// Joins two ends and relays bytes both ways until the pair is done (both directions ended,
@@ -63,7 +65,7 @@ final class RelayLoop: Sendable {
     private let stopped = Mutex<(stopping: Bool, done: Bool)>((false, false))
     private let finished = DispatchSemaphore(value: 0)
 
-    init(index: Int, pipeBytes: Int) throws {
+    init(index: Int, pipeBytes: Int, splice: Bool) throws {
         epoll = epoll_create1(CInt(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw RelayError.system("epoll_create1", errno) }
         wake = netd_eventfd()
@@ -82,7 +84,7 @@ final class RelayLoop: Sendable {
         let epoll = self.epoll
         let wake = self.wake
         let thread = Thread { [self] in
-            let engine = RelayEngine(epoll: epoll, pipeBytes: pipeBytes, pairFinished: { self.pairs.subtract(1, ordering: .relaxed) })
+            let engine = RelayEngine(epoll: epoll, pipeBytes: pipeBytes, splice: splice, pairFinished: { self.pairs.subtract(1, ordering: .relaxed) })
             self.run(engine, wake: wake)
             self.finished.signal()
         }

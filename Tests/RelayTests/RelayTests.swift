@@ -27,8 +27,13 @@ struct RelayTests {
         try await bothWays(.unix, .unix)
     }
 
-    private func bothWays(_ left: SocketKind, _ right: SocketKind) async throws {
-        let relay = try Relay(threads: 1)
+    @Test("the read/write fallback (where splice is refused) moves the same bytes")
+    func bothWaysWithoutSplice() async throws {
+        try await bothWays(.tcp, .unix, splice: false)
+    }
+
+    private func bothWays(_ left: SocketKind, _ right: SocketKind, splice: Bool = true) async throws {
+        let relay = try Relay(threads: 1, splice: splice)
         defer { relay.shutdown() }
         let a = try Sockets.pair(left)
         let b = try Sockets.pair(right)
