@@ -28,6 +28,9 @@ struct NetdBench: AsyncParsableCommand {
     @Option(help: "With --method: clients, requests in flight per client, and seconds (default 16, 1, 20).")
     var profile: String?
 
+    @Option(name: .customLong("netd-flag"), parsing: .unconditionalSingleValue, help: "A flag for the netd of stream and relay (repeatable), e.g. --netd-flag=--relay-pipe-bytes=262144.")
+    var netdFlags: [String] = []
+
     func run() async throws {
         let chosen = Set((only ?? Self.scenarios.joined(separator: ",")).split(separator: ",").map(String.init))
         if let unknown = chosen.subtracting(Self.scenarios).first {
@@ -52,10 +55,10 @@ struct NetdBench: AsyncParsableCommand {
             measurements += try await DataPathScenario.run(smoke: smoke)
         }
         if chosen.contains("stream") {
-            measurements += try await StreamScenario.run(smoke: smoke)
+            measurements += try await StreamScenario.run(smoke: smoke, netdFlags: netdFlags)
         }
         if chosen.contains("relay") {
-            measurements += try await RelayScenario.run(smoke: smoke)
+            measurements += try await RelayScenario.run(smoke: smoke, netdFlags: netdFlags)
         }
         if chosen.contains("connect-churn") {
             measurements += try await ConnectChurnScenario.run(smoke: smoke)

@@ -24,13 +24,13 @@ enum RelayScenario {
 
     static let relays = ["netd", "socat", "socat-b262144", "node-pipe"]
 
-    static func run(smoke: Bool) async throws -> [Measurement] {
+    static func run(smoke: Bool, netdFlags: [String] = []) async throws -> [Measurement] {
         signal(SIGPIPE, SIG_IGN)
         let seconds = smoke ? 0.3 : 3.0
         let rounds = smoke ? 1 : 3
         let folder = try ScratchFolder()
         defer { folder.remove() }
-        let (netd, netdSocket) = try await startNetd(in: folder)
+        let (netd, netdSocket) = try await startNetd(in: folder, extra: netdFlags)
         defer { netd.stop() }
         var measurements: [Measurement] = []
         for unix in [false, true] {

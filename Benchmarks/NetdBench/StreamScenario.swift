@@ -10,13 +10,13 @@ import Glibc
 /// direct loopback transfer between the same peers and the JSON path (`socket.write` and
 /// `socket.read` of 64 KiB in base64, as data-path measures it), in one run.
 enum StreamScenario {
-    static func run(smoke: Bool) async throws -> [Measurement] {
+    static func run(smoke: Bool, netdFlags: [String] = []) async throws -> [Measurement] {
         signal(SIGPIPE, SIG_IGN)
         let seconds = smoke ? 0.3 : 3.0
         let rounds = smoke ? 1 : 3
         let folder = try ScratchFolder()
         defer { folder.remove() }
-        let (netd, socket) = try await startNetd(in: folder)
+        let (netd, socket) = try await startNetd(in: folder, extra: netdFlags)
         defer { netd.stop() }
         let sink = try ThreadServer(.sink)
         defer { sink.close() }

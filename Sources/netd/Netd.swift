@@ -51,7 +51,7 @@ struct Netd: AsyncParsableCommand {
     @Option(help: "Relay threads that move the bytes of attached, piped and forwarded sockets with splice (default: one per core).")
     var relayThreads: Int = Self.defaults.limits.relayThreads
 
-    @Option(help: "Capacity of each relay pipe in bytes (default: the kernel's, 64 KiB); bounds what netd holds in flight per direction of a relay.")
+    @Option(help: "Capacity of each relay pipe in bytes (0: the kernel's default, 64 KiB); bounds what netd holds in flight per direction of a relay.")
     var relayPipeBytes: Int = Self.defaults.limits.relayPipeBytes
 
     @Option(help: "Delete closed records older than this, checked periodically: 30d, 12h, 90m (default: keep all).")
