@@ -86,6 +86,15 @@ final class RelayLoop: Sendable {
         let thread = Thread { [self] in
             let engine = RelayEngine(epoll: epoll, pipeBytes: pipeBytes, splice: splice, pairFinished: { self.pairs.subtract(1, ordering: .relaxed) })
             self.run(engine, wake: wake)
+            // Under the queue's lock: a command is either queued before this (and run below) or
+            // sees the loop done and runs on its own.
+            let late = self.commands.withLock { queue -> [Command] in
+                self.stopped.withLock { $0.done = true }
+                defer { queue.removeAll() }
+                return queue
+            }
+            for command in late { command(engine) }
+            engine.closeAll()
             self.finished.signal()
         }
         thread.name = "netd-relay-\(index)"
@@ -100,11 +109,16 @@ final class RelayLoop: Sendable {
         return nextPair.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 
-    /// Runs `command` on the loop's thread, soon.
+    /// Runs `command` on the loop's thread, soon. Once the loop has stopped, it runs at once on an
+    /// empty engine (every pair is closed by then), so that a late caller is answered, not left waiting.
     func submit(_ command: @escaping Command) {
-        let first = commands.withLock { queue in
+        let first = commands.withLock { queue -> Bool? in
+            if stopped.withLock({ $0.done }) { return nil }
             queue.append(command)
             return queue.count == 1
+        }
+        guard let first else {
+            return command(RelayEngine(epoll: -1, pipeBytes: 0, splice: false, pairFinished: {}))
         }
         if first {
             var one: UInt64 = 1

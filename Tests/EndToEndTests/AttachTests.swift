@@ -37,8 +37,8 @@ import Glibc
             async let atPeer = Sockets.sendThenReadAll(peer, down)
             async let atClient = Sockets.sendThenReadAll(stream.descriptor, up)
             let (gotAtPeer, gotAtClient) = try await (atPeer, atClient)
-            #expect(gotAtPeer == up)
-            #expect(gotAtClient == down)
+            #expect(Sockets.same(gotAtPeer, up))
+            #expect(Sockets.same(gotAtClient, down))
             stream.close()
             close(peer)
 
@@ -171,6 +171,37 @@ import Glibc
         }
     }
 
+    @Test func aResetOnEitherSideClosesTheOther() async throws {
+        try await withRunningDaemon { netd in
+            let listener = try Sockets.listenTCP()
+            defer { listener.close() }
+            let control = try BlockingRPC(netd.socketPath)
+            defer { control.close() }
+            // The peer resets: the attached client's stream closes, and the socket records ECONNRESET.
+            let (id, peer) = try await Self.connected(control, to: listener)
+            let stream = try BlockingRPC(netd.socketPath)
+            defer { stream.close() }
+            try await stream.call("socket.attach", #"{"id":\#(id)}"#)
+            Sockets.reset(peer)
+            #expect(try await blocking { try Sockets.readAll(stream.descriptor) }.isEmpty)
+            #expect(await eventually { await control.peek("socket.get", #"{"id":\#(id)}"#)["result"]?["error"]?["code"] == .string("ECONNRESET") })
+
+            // The client goes away: its end reaches the peer (a Unix socket's close reads as EOF,
+            // as a half-close would), and the first bytes the peer sends find no one to take them:
+            // the socket closes.
+            let (second, peer2) = try await Self.connected(control, to: listener)
+            defer { close(peer2) }
+            let client = try BlockingRPC(netd.socketPath)
+            try await client.call("socket.attach", #"{"id":\#(second)}"#)
+            client.close()
+            #expect(try await blocking { try Sockets.readAll(peer2) }.isEmpty)
+            try await blocking { try Sockets.send(peer2, Array("anyone?".utf8)) }
+            #expect(await eventually { await control.peek("socket.get", #"{"id":\#(second)}"#)["result"]?["state"] == .string("closed") })
+        }
+    }
+
+    /// socat as the docs show it, with `-t 30`: socat gives the other direction half a second
+    /// after its input ends, and the peer here answers only once it has read everything.
     @Test func worksFromSocatWithCatAsTheDocsShow() async throws {
         try await withRunningDaemon { netd in
             let listener = try Sockets.listenTCP()
@@ -182,10 +213,10 @@ import Glibc
             let input = netd.folder.path + "/input.bin"
             let payload = Sockets.pattern(3 << 20, seed: 5)
             #expect(FileManager.default.createFile(atPath: input, contents: Data(payload)))
-            let script = #"(printf '{"jsonrpc":"2.0","id":1,"method":"socket.attach","params":{"id":\#(id)}}\n'; cat \#(input)) | socat - UNIX-CONNECT:\#(netd.socketPath) > \#(netd.folder.path)/out.txt"#
+            let script = #"(printf '{"jsonrpc":"2.0","id":1,"method":"socket.attach","params":{"id":\#(id)}}\n'; cat \#(input)) | socat -t 30 - UNIX-CONNECT:\#(netd.socketPath) > \#(netd.folder.path)/out.txt"#
             async let socat = run("/bin/sh", ["-c", script], folder: netd.folder.path)
             let received = try await blocking { try Sockets.read(peer, count: payload.count) }
-            #expect(received == payload)
+            #expect(Sockets.same(received, payload))
             try await blocking { try Sockets.send(peer, Array("bye\n".utf8)) }
             shutdown(peer, CInt(SHUT_WR))
             let output = try await socat

@@ -9,7 +9,8 @@ import Glibc
 #endif
 
 /// The relay between real sockets: loopback TCP pairs and Unix socket pairs, with blocking
-/// peers on threads of their own.
+/// peers on threads of their own (``Sockets/onThread(_:)``: blocking the few threads of Swift's
+/// cooperative pool would starve the other tests running beside these).
 @Suite("Relay: splice between real sockets")
 struct RelayTests {
     @Test("several MiB each way at once arrive intact, TCP to TCP")
@@ -44,8 +45,8 @@ struct RelayTests {
         async let fromA = Sockets.sendThenReadAll(a.peer, up)
         async let fromB = Sockets.sendThenReadAll(b.peer, down)
         let (gotAtA, gotAtB) = try await (fromA, fromB)
-        #expect(gotAtB == up)
-        #expect(gotAtA == down)
+        #expect(Sockets.same(gotAtB, up))
+        #expect(Sockets.same(gotAtA, down))
         try await observers[0].waitClosed()
         try await observers[1].waitClosed()
         #expect(observers[0].totals == (read: up.count, written: down.count))
@@ -85,16 +86,16 @@ struct RelayTests {
         let b = try Sockets.pair(.tcp)
         let watcher = Watcher()
         relay.join(RelayEnd(descriptor: a.relayed), RelayEnd(descriptor: b.relayed, observer: watcher), resetPropagates: true)
-        try Sockets.send(a.peer, Array("one".utf8))
+        try await Sockets.onThread { try Sockets.send(a.peer, Array("one".utf8)) }
         shutdown(a.peer, CInt(SHUT_WR))
         // b sees a's bytes and then EOF, and may still write for as long as it likes.
-        #expect(try Sockets.readAll(b.peer) == Array("one".utf8))
+        #expect(try await Sockets.onThread { try Sockets.readAll(b.peer) } == Array("one".utf8))
         for round in 0..<3 {
-            try Sockets.send(b.peer, Array("reply \(round);".utf8))
+            try await Sockets.onThread { try Sockets.send(b.peer, Array("reply \(round);".utf8)) }
             try await Task.sleep(for: .milliseconds(5))
         }
         shutdown(b.peer, CInt(SHUT_WR))
-        #expect(String(decoding: try Sockets.readAll(a.peer), as: UTF8.self) == "reply 0;reply 1;reply 2;")
+        #expect(String(decoding: try await Sockets.onThread { try Sockets.readAll(a.peer) }, as: UTF8.self) == "reply 0;reply 1;reply 2;")
         try await watcher.waitClosed()
         #expect(watcher.log.first(where: { $0 == "outputEnded" }) != nil)
         close(a.peer)
@@ -109,10 +110,10 @@ struct RelayTests {
         let b = try Sockets.pair(.tcp)
         let watchers = [Watcher(), Watcher()]
         relay.join(RelayEnd(descriptor: a.relayed, observer: watchers[0]), RelayEnd(descriptor: b.relayed, observer: watchers[1]), resetPropagates: true)
-        try Sockets.send(a.peer, Array("before".utf8))
-        #expect(try Sockets.read(b.peer, count: 6) == Array("before".utf8))
+        try await Sockets.onThread { try Sockets.send(a.peer, Array("before".utf8)) }
+        #expect(try await Sockets.onThread { try Sockets.read(b.peer, count: 6) } == Array("before".utf8))
         Sockets.reset(a.peer)
-        #expect(Sockets.readError(b.peer) == ECONNRESET)
+        #expect(try await Sockets.onThread { Sockets.readError(b.peer) } == ECONNRESET)
         try await watchers[0].waitClosed()
         #expect(watchers[0].log.contains("failed ECONNRESET"))
         #expect(watchers[1].log.last == "closed false")
@@ -129,8 +130,8 @@ struct RelayTests {
         let link = relay.join(RelayEnd(descriptor: a.relayed, observer: watcher), RelayEnd(descriptor: b.relayed), resetPropagates: true)
         #expect(await link.withDescriptor(side: 0) { _ in })
         await link.close(side: 0, reset: true)
-        #expect(Sockets.readError(a.peer) == ECONNRESET)
-        #expect(Sockets.readError(b.peer) == ECONNRESET)
+        #expect(try await Sockets.onThread { Sockets.readError(a.peer) } == ECONNRESET)
+        #expect(try await Sockets.onThread { Sockets.readError(b.peer) } == ECONNRESET)
         try await watcher.waitClosed()
         #expect(await !link.withDescriptor(side: 0) { _ in })
         #expect(relay.pairCount == 0)
@@ -159,12 +160,34 @@ struct RelayTests {
         // Now b reads everything: all of it arrives.
         Sockets.setBlocking(a.peer)
         shutdown(a.peer, CInt(SHUT_WR))
-        let got = try Sockets.readAll(b.peer)
+        let got = try await Sockets.onThread { try Sockets.readAll(b.peer) }
         #expect(got.count == stuck)
         shutdown(b.peer, CInt(SHUT_WR))
         try await watcher.waitClosed()
         close(a.peer)
         close(b.peer)
+    }
+
+    @Test("once the relay has stopped, its pairs are closed and late calls are answered")
+    func lateCallsAfterShutdown() async throws {
+        let relay = try Relay(threads: 1)
+        let a = try Sockets.pair(.tcp)
+        let b = try Sockets.pair(.tcp)
+        let watcher = Watcher()
+        let link = relay.join(RelayEnd(descriptor: a.relayed, observer: watcher), RelayEnd(descriptor: b.relayed), resetPropagates: true)
+        relay.shutdown()
+        #expect(watcher.log.last == "closed false")
+        #expect(try await Sockets.onThread { try Sockets.readAll(a.peer) }.isEmpty)
+        #expect(await !link.withDescriptor(side: 0) { _ in })
+        await link.close(side: 1, reset: false)
+        // A pair joined after the stop is closed at once, not left open.
+        let c = try Sockets.pair(.unix)
+        let d = try Sockets.pair(.unix)
+        let late = Watcher()
+        relay.join(RelayEnd(descriptor: c.relayed, observer: late), RelayEnd(descriptor: d.relayed), resetPropagates: true)
+        #expect(late.log.last == "closed true")
+        #expect(try await Sockets.onThread { try Sockets.readAll(c.peer) }.isEmpty)
+        for fd in [a.peer, b.peer, c.peer, d.peer] { close(fd) }
     }
 
     @Test("200 pairs at once on two loops")
@@ -180,11 +203,11 @@ struct RelayTests {
         }
         #expect(relay.pairCount == 200)
         for (index, (a, b)) in pairs.enumerated() {
-            try Sockets.send(a.peer, Array("pair \(index)".utf8))
+            try await Sockets.onThread { try Sockets.send(a.peer, Array("pair \(index)".utf8)) }
             shutdown(a.peer, CInt(SHUT_WR))
-            #expect(try Sockets.readAll(b.peer) == Array("pair \(index)".utf8))
+            #expect(try await Sockets.onThread { try Sockets.readAll(b.peer) } == Array("pair \(index)".utf8))
             shutdown(b.peer, CInt(SHUT_WR))
-            #expect(try Sockets.readAll(a.peer).isEmpty)
+            #expect(try await Sockets.onThread { try Sockets.readAll(a.peer) }.isEmpty)
             close(a.peer)
             close(b.peer)
         }
