@@ -167,7 +167,7 @@ enum RelayScenario {
         defer { hold.close() }
         let (fronts, stop) = try await fronts(to: hold, unixPath: nil, netd: netd, in: folder)
         defer { stop() }
-        let pairs = smoke ? 20 : 500
+        let pairs = smoke ? 20 : 1000
         var figures: [String: Double] = [:]
         for front in fronts where front.pid != nil {
             let pid = front.pid ?? 0

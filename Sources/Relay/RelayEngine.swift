@@ -213,11 +213,18 @@ final class RelayEngine {
         let destination = pair.ends[flow.destination]
         var moved = 0
         while moved < turnBytes {
-            if flow.hasPending {
+            if flow.hasPending || flow.inPipe > 0 {
+                // What is bound for the destination goes first: user-space bytes, then the pipe.
                 guard destination.writable else { return .idle }
-                let count = flow.pending.withUnsafeBytes { bytes in
-                    Glibc.write(destination.descriptor, bytes.baseAddress! + flow.pendingOffset, bytes.count - flow.pendingOffset)
-                }
+                let fromPending = flow.hasPending
+                let count =
+                    if fromPending {
+                        flow.pending.withUnsafeBytes { bytes in
+                            Glibc.write(destination.descriptor, bytes.baseAddress! + flow.pendingOffset, bytes.count - flow.pendingOffset)
+                        }
+                    } else {
+                        netd_splice(flow.pipe!.read, destination.descriptor, UInt(flow.inPipe))
+                    }
                 if count < 0 {
                     let code = errno
                     if code == EINTR { continue }
@@ -226,27 +233,15 @@ final class RelayEngine {
                     fail(pair, side: flow.destination, code: code, call: "write")
                     return .failed
                 }
-                flow.pendingOffset += count
-                destination.written += count
-                moved += count
-                if !flow.hasPending {
-                    flow.pending = []
-                    flow.pendingOffset = 0
+                if fromPending {
+                    flow.pendingOffset += count
+                    if !flow.hasPending {
+                        flow.pending = []
+                        flow.pendingOffset = 0
+                    }
+                } else {
+                    flow.inPipe -= count
                 }
-                continue
-            }
-            if flow.inPipe > 0, let pipe = flow.pipe {
-                guard destination.writable else { return .idle }
-                let count = netd_splice(pipe.read, destination.descriptor, UInt(flow.inPipe))
-                if count < 0 {
-                    let code = errno
-                    if code == EINTR { continue }
-                    if code == EAGAIN { destination.writable = false; return .idle }
-                    pair.flows[index] = flow
-                    fail(pair, side: flow.destination, code: code, call: "write")
-                    return .failed
-                }
-                flow.inPipe -= count
                 destination.written += count
                 moved += count
                 continue

@@ -21,21 +21,9 @@ import Testing
     }
 
     private static func withNetd(_ extra: [String], _ body: (String) async throws -> Void) async throws {
-        let folder = try TemporaryFolder()
-        defer { folder.remove() }
-        let socket = folder.path + "/netd.sock"
-        let netd = try await startNetdProcess(
-            socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path, extra: ["--event-loops", "2"] + extra)
-        do {
-            try await body(socket)
-        } catch {
-            netd.signal(SIGKILL)
-            _ = try? await netd.wait()
-            throw error
-        }
-        netd.signal(SIGTERM)
-        #expect(try await netd.wait().status == 0)
+        try await withNetdProcess(["--event-loops", "2"] + extra) { socket, _ in try await body(socket) }
     }
+
 
     /// A megabyte through a 64 KiB buffer, read in turns by two other connections: every byte
     /// arrives once and in order, the buffer never holds more than its limit and one read, and

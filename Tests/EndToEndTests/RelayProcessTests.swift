@@ -94,11 +94,7 @@ import Glibc
     /// A target that never reads holds the client back through the relay: netd's memory does not
     /// grow with what the client tries to send (the bytes wait in kernel buffers and one pipe).
     @Test func aSlowReaderHoldsTheSenderBackWithoutNetdGrowing() async throws {
-        let folder = try TemporaryFolder()
-        defer { folder.remove() }
-        let socket = folder.path + "/netd.sock"
-        let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
-        do {
+        try await withNetdProcess { socket, netd in
             let target = try Sockets.listenTCP()
             defer { target.close() }
             let rpc = try BlockingRPC(socket)
@@ -135,12 +131,6 @@ import Glibc
             shutdown(client, CInt(SHUT_WR))
             let received = try await blocking { try Sockets.readAll(far) }
             #expect(received.count == sent)
-        } catch {
-            netd.signal(SIGKILL)
-            _ = try? await netd.wait()
-            throw error
         }
-        netd.signal(SIGTERM)
-        #expect(try await netd.wait().status == 0)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import NetdClient
 import NetdProtocol
 import Synchronization
@@ -168,4 +169,22 @@ struct NetdFixture {
         netd.signal(SIGTERM)
         return try await netd.wait()
     }
+}
+
+/// Runs `body` with a netd process on a fresh temporary folder (its socket path and the process),
+/// then stops it with SIGTERM and expects a clean exit; on an error, kills it. The folder goes too.
+func withNetdProcess(_ extra: [String] = [], _ body: (_ socket: String, _ netd: ChildProcess) async throws -> Void) async throws {
+    let folder = try TemporaryFolder()
+    defer { folder.remove() }
+    let socket = folder.path + "/netd.sock"
+    let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path, extra: extra)
+    do {
+        try await body(socket, netd)
+    } catch {
+        netd.signal(SIGKILL)
+        _ = try? await netd.wait()
+        throw error
+    }
+    netd.signal(SIGTERM)
+    #expect(try await netd.wait().status == 0)
 }
