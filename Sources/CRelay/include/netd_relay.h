@@ -19,4 +19,16 @@ int netd_set_pipe_size(int fd, int bytes);
 /// A non-blocking, close-on-exec eventfd.
 int netd_eventfd(void);
 
+/// sendmsg(2) of `length` bytes on a stream socket with `descriptor` attached (SCM_RIGHTS) to
+/// the first of them, never blocking and never raising SIGPIPE. Returns the bytes sent (the
+/// descriptor went with the first) or -1 with errno.
+long netd_send_with_descriptor(int socket, const void *bytes, unsigned long length, int descriptor);
+
+/// recvmsg(2) of up to `capacity` bytes; a descriptor that came with them (SCM_RIGHTS, made
+/// close-on-exec) is stored in `descriptor`, else -1 is. Returns the bytes read, or -1 with errno.
+long netd_receive_with_descriptor(int socket, void *bytes, unsigned long capacity, int *descriptor);
+
+/// Bytes written to a socket and not yet read by its peer (ioctl SIOCOUTQ), or -1.
+int netd_unread_bytes(int socket);
+
 #endif
