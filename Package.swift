@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(
             name: "NetdEndToEndTests",
             dependencies: [
-                "NetdCore", "NetdClient", "NetdProtocol", "NetdFraming", "NetdTestSupport",
+                "NetdCore", "NetdClient", "NetdProtocol", "NetdFraming", "NetdTestSupport", "NetdRelay",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

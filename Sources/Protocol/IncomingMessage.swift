@@ -35,6 +35,12 @@ public struct IncomingCall: Sendable {
         guard case .respond = reply, case .success(let valid) = content else { return false }
         return (valid.params as? any StreamSwitchingParams)?.switchesToStream == true
     }
+
+    /// A request (with an id) whose answer line carries a descriptor (contract section 11).
+    public var passesDescriptor: Bool {
+        guard case .respond = reply, case .success(let valid) = content else { return false }
+        return (valid.params as? any DescriptorPassingParams)?.passesDescriptor == true
+    }
 }
 
 /// One line as netd received it: a single request, a batch, or JSON that could not be parsed.

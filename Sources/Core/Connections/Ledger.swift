@@ -101,6 +101,15 @@ final class Ledger: Sendable {
         return history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "attach", detail: Self.json(detail))))
     }
 
+    /// A socket's or server's descriptor went to `taker`'s process: `handoff`.
+    @discardableResult
+    func handedOff(_ id: Int64, owner: Owner, to taker: Owner) -> UInt64 {
+        let now = Self.now()
+        let detail: [String: JSONValue] = ["uid": .integer(Int64(taker.uid)), "pid": .integer(Int64(taker.pid))]
+        events.publish(type: "handoff", id: id, owner: owner, at: now, fields: detail)
+        return history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "handoff", detail: Self.json(detail))))
+    }
+
     /// The attached stream ended: `detach`.
     func detached(_ id: Int64, owner: Owner) {
         let now = Self.now()

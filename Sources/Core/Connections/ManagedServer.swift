@@ -2,6 +2,10 @@ import NIOCore
 import NetdProtocol
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A listening server netd holds for a user, with its queue of accepted sockets no client has
 /// claimed yet. While that queue is full the server stops accepting, so connections wait in the
 /// kernel's backlog instead of piling up in netd.
@@ -40,6 +44,7 @@ final class ManagedServer: Sendable {
         var unclaimed = 0
         var paused = false
         var closedAt: String?
+        var handedOff: Owner?
     }
 
     private let state = Mutex(State())
@@ -205,6 +210,27 @@ final class ManagedServer: Sendable {
         channel?.setOption(.autoRead, value: true).whenComplete { _ in }
     }
 
+    /// `server.handoff`: a close-on-exec duplicate of the listening descriptor for `taker`, then
+    /// NIO's channel closed (its own descriptor only) without removing the socket file, which
+    /// belongs to the new owner now; nil if the server was closed already.
+    func handOff(to taker: Owner, at time: String) async -> CInt? {
+        let (channel, waiters) = state.withLock { state -> ((any Channel)?, [CheckedContinuation<ManagedSocket?, Never>]) in
+            guard state.closedAt == nil else { return (nil, []) }
+            state.closedAt = time
+            state.handedOff = taker
+            defer { state.waiters.removeAll() }
+            return (state.channel, state.waiters.map(\.continuation))
+        }
+        for waiter in waiters { waiter.resume(returning: nil) }
+        guard let channel else { return nil }
+        let duplicate = try? await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.withUnsafeTransportIfAvailable(of: NIOBSDSocket.Handle.self) { fcntl($0, F_DUPFD_CLOEXEC, 0) }
+        }.get()
+        try? await channel.close()
+        guard let descriptor = duplicate ?? nil, descriptor >= 0 else { return nil }
+        return descriptor
+    }
+
     /// Stops listening and removes its socket file; returns false if it was already closed.
     @discardableResult
     func close(at time: String) async -> Bool {
@@ -227,7 +253,8 @@ final class ManagedServer: Sendable {
                 id: id, kind: kind, state: state.closedAt == nil ? .listening : .closed, local: state.local,
                 backlog: backlog, connections: state.live, accepted: state.accepted, pending: state.pending.count,
                 maxConnections: maxConnections, label: label, owner: owner, openedAt: openedAt,
-                closedAt: state.closedAt, error: nil, forward: forward, persist: persistedID != nil ? true : nil)
+                closedAt: state.closedAt, error: nil, forward: forward, persist: persistedID != nil ? true : nil,
+                handedOff: state.handedOff)
         }
     }
 }

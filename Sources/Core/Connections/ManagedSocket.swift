@@ -33,6 +33,8 @@ final class ManagedSocket: Sendable {
     private let described: Mutex<SocketInfo>
     /// The relay pair that carries the socket's bytes once it is attached or piped, and its side.
     private let relayLink = Mutex<(link: RelayLink, side: Int)?>(nil)
+    /// Who took the socket's descriptor, once `socket.handoff` gave it away.
+    private let taker = Mutex<Owner?>(nil)
 
     init(
         id: Int64, role: Role, kind: Kind, owner: Owner, host: String?, serverID: Int64?, label: String?,
@@ -139,9 +141,16 @@ final class ManagedSocket: Sendable {
     func info() -> SocketInfo {
         let now = shared.snapshot
         let attached = now.state != .closed && shared.withLock { $0.relay == .attached }
-        return described.withLock { $0 }.with(
+        var info = described.withLock { $0 }.with(
             state: now.state, bytesRead: now.bytesRead, bytesWritten: now.bytesWritten, buffered: now.buffered,
             closedAt: now.state == .closed ? closedAt.withLock { $0 } : nil, error: now.failure, attached: attached ? true : nil)
+        info.handedOff = taker.withLock { $0 }
+        return info
+    }
+
+    /// The socket's descriptor went to `owner`'s process.
+    func handedOff(to owner: Owner) {
+        taker.withLock { $0 = owner }
     }
 
     // MARK: Relays (contract sections 9 and 10)

@@ -101,6 +101,8 @@ enum RelayRole: Sendable, Equatable {
     case attached
     /// Another socket does (`socket.pipe`, a forward).
     case piped
+    /// Its descriptor went to a caller (`socket.handoff`): netd holds nothing of it any more.
+    case handedOff
 
     /// The answer to `socket.read`, `socket.write` and `socket.end` meanwhile.
     func refusal(_ id: Int64) -> NetdError {
@@ -109,6 +111,8 @@ enum RelayRole: Sendable, Equatable {
             SocketErrors.invalidState("ERR_SOCKET_ATTACHED", "socket \(id) is attached: an RPC connection carries its bytes")
         case .piped:
             SocketErrors.invalidState("ERR_SOCKET_PIPED", "socket \(id) is piped to another socket, which carries its bytes")
+        case .handedOff:
+            SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) was handed off: its descriptor belongs to the process that took it")
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import NetdProtocol
 
 /// `server.*`: thin handlers over ``ConnectionManager`` and ``ManagedServer``.
@@ -16,12 +17,17 @@ struct ServerMethods: Sendable {
                     "ERR_SERVER_FORWARDS", "server \(server.id) forwards every connection to \(target.description); there is nothing to accept")
             }
             if params.attach == true { try ConnectionManager.checkCanAttach(context) }
+            if params.handoff == true { _ = try ConnectionManager.checkCanHandOff(context) }
             guard let socket = await server.claim(wait: .milliseconds(params.waitMs ?? 0)) else {
                 return ServerAcceptMethod.Result(socket: nil)
             }
             // Its record exists before the call that hands it out returns.
             await manager.ledger.committed(socket.recordSequence)
             if params.attach == true { return ServerAcceptMethod.Result(socket: try await manager.attach(socket, context: context)) }
+            if params.handoff == true {
+                let (info, unread) = try await manager.handOff(socket, context: context)
+                return ServerAcceptMethod.Result(socket: info, data: Data(unread).base64EncodedString(), encoding: .base64)
+            }
             return ServerAcceptMethod.Result(socket: socket.info())
         }
         table.on(ServerCloseMethod.self) { params, context in
@@ -35,6 +41,10 @@ struct ServerMethods: Sendable {
                 }
             }
             return server.info()
+        }
+        table.on(ServerHandoffMethod.self) { params, context in
+            let server = try manager.registry.server(params.id, for: context)
+            return ServerHandoffMethod.Result(server: try await manager.handOff(server, context: context))
         }
         table.on(ServerGetMethod.self) { params, context in
             try manager.registry.server(params.id, for: context).info()

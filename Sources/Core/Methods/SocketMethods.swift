@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NetdProtocol
 
@@ -22,6 +23,11 @@ struct SocketMethods: Sendable {
         }
         table.on(SocketPipeMethod.self) { params, context in
             try await manager.pipe(params, context: context)
+        }
+        table.on(SocketHandoffMethod.self) { params, context in
+            let socket = try manager.registry.socket(params.id, for: context)
+            let (info, unread) = try await manager.handOff(socket, context: context)
+            return SocketHandoffMethod.Result(socket: info, data: Data(unread).base64EncodedString())
         }
         table.on(SocketWriteMethod.self) { params, context -> Answer<SocketWriteMethod.Result> in
             let socket = try manager.registry.socket(params.id, for: context)

@@ -18,6 +18,8 @@ public struct RequestContext: Sendable {
     /// Set for a call that switches its connection to a socket's byte stream (contract section 9):
     /// where the handler leaves the socket for the connection. Nil everywhere else.
     var stream: StreamSlot?
+    /// Set for a call whose answer carries a descriptor (contract section 11).
+    var descriptorSlot: DescriptorSlot?
 
     /// Root and netd's own user see and touch everything (contract section 3).
     public var isAdmin: Bool { peer.uid == 0 || peer.uid == getuid() }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NetdFraming
 import NetdProtocol
+import NetdRelay
 import Synchronization
 
 #if canImport(Glibc)
@@ -64,6 +65,12 @@ final class RPCConnection: ChannelDuplexHandler {
     /// The switch's answer and stream, waiting for the other requests in flight to be answered first.
     private var pendingSwitch: (response: ResponseMessage, stream: PreparedStream)?
 
+    /// Answer lines that carry a descriptor (contract section 11), in order. While any waits,
+    /// later answers wait behind it, so that no byte overtakes the descriptor's line.
+    private var descriptorAnswers: [(line: [UInt8], descriptor: CInt)] = []
+    /// The first of ``descriptorAnswers`` is being sent.
+    private var passing = false
+
     init(dispatcher: Dispatcher, eventLoop: any EventLoop, maxRequests: Int, maxLineBytes: Int) {
         self.dispatcher = dispatcher
         self.eventLoop = eventLoop
@@ -109,6 +116,8 @@ final class RPCConnection: ChannelDuplexHandler {
         switching = nil
         pendingSwitch?.stream.abandon()
         pendingSwitch = nil
+        for (_, descriptor) in descriptorAnswers { Glibc.close(descriptor) }
+        descriptorAnswers.removeAll()
         serveLastLine(context: context)
         // What the client had asked to write still goes to its sockets.
         flushes.close()
@@ -238,6 +247,19 @@ final class RPCConnection: ChannelDuplexHandler {
                 serve(call, context: context, requestContext: switchingContext) { response in
                     self.switchAnswered(response, slot: slot, context: context)
                 }
+            case .single(let call) where call.passesDescriptor:
+                let slot = DescriptorSlot()
+                var handingContext = requestContext
+                handingContext.descriptorSlot = slot
+                serve(call, context: context, requestContext: handingContext) { response in
+                    guard let response else { return slot.abandon() }
+                    if case .result = response.outcome, let descriptor = slot.take() {
+                        self.send(response, with: descriptor, context: context)
+                    } else {
+                        slot.abandon()
+                        self.send(.single(response), context: context)
+                    }
+                }
             case .single(let call):
                 serve(call, context: context, requestContext: requestContext) { response in
                     if let response { self.send(.single(response), context: context) }
@@ -314,7 +336,7 @@ final class RPCConnection: ChannelDuplexHandler {
     }
 
     private func writeAnswers(context: ChannelHandlerContext) {
-        guard !answers.isEmpty, !closed else { return }
+        guard !answers.isEmpty, !closed, descriptorAnswers.isEmpty else { return }
         let ready = answers.take(allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(ready), promise: nil)
     }
@@ -391,6 +413,71 @@ final class RPCConnection: ChannelDuplexHandler {
             } else {
                 stream.abandon()
             }
+        }
+    }
+
+    // MARK: Passing descriptors (contract section 11)
+
+    /// Queues an answer line that carries `descriptor`: the answers made before it go first,
+    /// then the line with the descriptor on its first byte, then whatever came after.
+    private func send(_ response: ResponseMessage, with descriptor: CInt, context: ChannelHandlerContext) {
+        guard !closed, let line = try? response.line() else {
+            Glibc.close(descriptor)
+            return
+        }
+        // Blocking, as systemd hands sockets over: the flag belongs to the open file, which the
+        // receiver shares, and netd's own copy is closed once it is sent.
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+        if !answers.isEmpty, descriptorAnswers.isEmpty {
+            let ready = answers.take(allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(ready), promise: nil)
+        }
+        descriptorAnswers.append((Array(line), descriptor))
+        passNextDescriptor(context: context)
+    }
+
+    /// Once NIO has handed every earlier byte to the kernel, sends the first waiting line with its
+    /// descriptor.
+    private func passNextDescriptor(context: ChannelHandlerContext) {
+        guard !passing, !closed, !descriptorAnswers.isEmpty else { return }
+        passing = true
+        let flushed = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: flushed)
+        flushed.futureResult.assumeIsolated().whenComplete { _ in self.tryPassing(context: context, wait: .milliseconds(1)) }
+    }
+
+    /// Sends the line with its descriptor once the client has read everything before it (so the
+    /// recvmsg that takes the descriptor begins with its line) and the socket takes it; retries
+    /// meanwhile, waiting longer each time (up to 50 ms). What sendmsg did not take of the line
+    /// follows through NIO, ahead of every later answer.
+    private func tryPassing(context: ChannelHandlerContext, wait: TimeAmount) {
+        guard !closed, let (line, descriptor) = descriptorAnswers.first else {
+            passing = false
+            return
+        }
+        let sent: DescriptorPassing.Sent? = try? context.channel.pipeline.syncOperations.withUnsafeTransportIfAvailable(
+            of: NIOBSDSocket.Handle.self
+        ) { socket in
+            guard DescriptorPassing.unread(on: socket) ?? 0 == 0 else { return .wouldBlock }
+            return DescriptorPassing.send(line, with: descriptor, on: socket)
+        } ?? nil
+        switch sent {
+        case .bytes(let count):
+            Glibc.close(descriptor)
+            descriptorAnswers.removeFirst()
+            if count < line.count {
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: line[count...])), promise: nil)
+            }
+            passing = false
+            if descriptorAnswers.isEmpty { writeAnswers(context: context) } else { passNextDescriptor(context: context) }
+        case .wouldBlock:
+            let next = min(wait * 2, .milliseconds(50))
+            context.eventLoop.assumeIsolated().scheduleTask(in: wait) { self.tryPassing(context: context, wait: next) }
+        case .failed, nil:
+            // The client cannot receive it (gone, or not a socket that can carry descriptors).
+            requestContext?.logger.debug("cannot pass a descriptor; closing the connection")
+            passing = false
+            context.close(promise: nil)
         }
     }
 }

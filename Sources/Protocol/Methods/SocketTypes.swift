@@ -92,6 +92,8 @@ public struct SocketInfo: Codable, Hashable, Sendable {
     public var error: SocketFailure?
     /// Part two: an RPC connection carries this socket's bytes (`socket.attach`). Written only when true.
     public var attached: Bool?
+    /// Part two: who took the socket's descriptor (`socket.handoff`). Written only when set.
+    public var handedOff: Owner?
     /// The members above that never change, encoded once (``withIdentityEncoded()``); changing any
     /// of them drops it. Not part of the value: equality and hashing leave it out.
     public private(set) var identity: JSONCoding.EncodedMembers?
@@ -147,7 +149,7 @@ public struct SocketInfo: Codable, Hashable, Sendable {
 
     fileprivate enum CodingKeys: String, CodingKey {
         case id, role, kind, state, local, remote, host, server, label, owner, bytesRead, bytesWritten
-        case buffered, openedAt, closedAt, error, peer, attached
+        case buffered, openedAt, closedAt, error, peer, attached, handedOff
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -158,6 +160,7 @@ public struct SocketInfo: Codable, Hashable, Sendable {
         try container.encode(bytesWritten, forKey: .bytesWritten)
         try container.encodeOrNull(closedAt, forKey: .closedAt)
         try container.encodeOrNull(error, forKey: .error)
+        if let handedOff { try container.encode(handedOff, forKey: .handedOff) }
         try container.encode(members: identity, encoder: encoder) { try Identity(socket: self).encode(into: &$0) }
         try container.encode(raw: state, forKey: .state)
     }
@@ -165,7 +168,7 @@ public struct SocketInfo: Codable, Hashable, Sendable {
     public static func == (left: SocketInfo, right: SocketInfo) -> Bool {
         Identity(socket: left) == Identity(socket: right) && left.state == right.state && left.bytesRead == right.bytesRead
             && left.bytesWritten == right.bytesWritten && left.buffered == right.buffered && left.closedAt == right.closedAt
-            && left.error == right.error && (left.attached == true) == (right.attached == true)
+            && left.error == right.error && (left.attached == true) == (right.attached == true) && left.handedOff == right.handedOff
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -177,6 +180,7 @@ public struct SocketInfo: Codable, Hashable, Sendable {
         hasher.combine(closedAt)
         hasher.combine(error)
         hasher.combine(attached == true)
+        hasher.combine(handedOff)
     }
 
     /// The members that never change, in key order between `error` and `state`: one list, for
@@ -246,12 +250,15 @@ public struct ServerInfo: Codable, Hashable, Sendable {
     public var forward: ForwardTarget?
     /// Part two: the listen is kept in the database and made again at every start. Written only when true.
     public var persist: Bool?
+    /// Part two: who took the server's descriptor (`server.handoff`). Written only when set.
+    public var handedOff: Owner?
 
     public init(
         id: Int64, kind: Kind, state: ServerState, local: Endpoint?, backlog: Int, connections: Int,
         accepted: Int64, pending: Int, maxConnections: Int?, label: String?, owner: Owner, openedAt: String,
-        closedAt: String?, error: SocketFailure?, forward: ForwardTarget? = nil, persist: Bool? = nil
+        closedAt: String?, error: SocketFailure?, forward: ForwardTarget? = nil, persist: Bool? = nil, handedOff: Owner? = nil
     ) {
+        self.handedOff = handedOff
         self.forward = forward
         self.persist = persist
         self.id = id
@@ -273,7 +280,7 @@ public struct ServerInfo: Codable, Hashable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case id, role, kind, state, local, backlog, connections, accepted, pending, maxConnections, label, owner
-        case openedAt, closedAt, error, forward, persist
+        case openedAt, closedAt, error, forward, persist, handedOff
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -284,6 +291,7 @@ public struct ServerInfo: Codable, Hashable, Sendable {
         try container.encode(connections, forKey: .connections)
         try container.encodeOrNull(error, forKey: .error)
         if let forward { try container.encode(forward, forKey: .forward) }
+        if let handedOff { try container.encode(handedOff, forKey: .handedOff) }
         try container.encode(id, forKey: .id)
         try container.encode(raw: kind, forKey: .kind)
         try container.encodeOrNull(label, forKey: .label)

@@ -1,5 +1,6 @@
 import Foundation
 import NetdProtocol
+import NetdRelay
 import NetdTestSupport
 import Synchronization
 
@@ -31,6 +32,26 @@ struct BlockingRPC: Sendable {
         let descriptor = self.descriptor
         try await blocking { try Sockets.send(descriptor, Array(line.utf8) + extra) }
         return try await answer()
+    }
+
+    /// Sends one request and reads its answer with recvmsg, as a client that takes descriptors
+    /// must: the answer, and the descriptor that came with its first byte, if any (the caller owns it).
+    func callTakingDescriptor(_ method: String, _ params: String) async throws -> (answer: JSONValue, descriptor: CInt?) {
+        let id = Self.nextID.add(1, ordering: .relaxed).newValue
+        let line = #"{"jsonrpc":"2.0","id":\#(id),"method":"\#(method)","params":\#(params)}"# + "\n"
+        let descriptor = self.descriptor
+        return try await blocking {
+            try Sockets.send(descriptor, Array(line.utf8))
+            var bytes: [UInt8] = []
+            var passed: CInt?
+            while bytes.last != UInt8(ascii: "\n") {
+                let (chunk, received) = try DescriptorPassing.receive(on: descriptor, capacity: 1 << 16)
+                guard !chunk.isEmpty else { break }
+                bytes += chunk
+                if let received { passed = received }
+            }
+            return (try JSONDecoder().decode(JSONValue.self, from: Data(bytes)), passed)
+        }
     }
 
     /// The next line netd sends, as JSON.
