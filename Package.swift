@@ -64,7 +64,7 @@ let package = Package(
             path: "Sources/Client",
             swiftSettings: strict
         ),
-        .target(name: "NetdBlockingClient", dependencies: ["NetdProtocol"], path: "Sources/BlockingClient", swiftSettings: strict),
+        .target(name: "NetdBlockingClient", dependencies: ["NetdProtocol", "NetdRelay"], path: "Sources/BlockingClient", swiftSettings: strict),
         .executableTarget(
             name: "netd",
             dependencies: [

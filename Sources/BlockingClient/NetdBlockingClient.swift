@@ -7,25 +7,30 @@ import Foundation
 import Glibc
 #endif
 import NetdProtocol
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import NetdRelay
 
 /// A client that makes one call at a time over a plain blocking Unix socket: no event loop and no
 /// threads to start, which is most of what a short-lived command such as `netctl ping` costs.
-/// It depends on nothing but NetdProtocol, so a command built on it loads fast; use NetdClient for
-/// concurrent calls from one process.
+/// It depends on nothing but NetdProtocol and the small descriptor-passing code of NetdRelay, so a
+/// command built on it loads fast; use NetdClient for concurrent calls from one process.
+///
+/// It reads with recvmsg, so it receives the descriptors netd hands off (contract section 11):
+/// ``callTakingDescriptor(_:_:)`` returns one with its result.
 public final class NetdBlockingClient {
     private let fd: Int32
     private var pending: [UInt8] = []
     private var nextID: Int64 = 1
+    /// A descriptor that came with bytes read, not yet claimed by a call.
+    private var received: CInt?
 
     private init(fd: Int32) {
         self.fd = fd
     }
 
-    deinit { Glibc.close(fd) }
+    deinit {
+        Glibc.close(fd)
+        if let received { Glibc.close(received) }
+    }
 
     /// Connects to netd's socket.
     public static func connect(socketPath: String) throws(NetdClientError) -> NetdBlockingClient {
@@ -57,6 +62,19 @@ public final class NetdBlockingClient {
 
     public func call<M: RPCMethod>(_ method: M.Type) throws -> M.Result where M.Params == NoParams {
         try NetdClientError.decodeResult(M.Result.self, from: exchange(method: M.name, params: Optional<NoParams>.none))
+    }
+
+    /// Calls a method that hands a descriptor over (`socket.handoff`, `server.handoff`,
+    /// `server.accept` with `handoff: true`): its result, and the descriptor as a plain `CInt`
+    /// (close-on-exec; the caller owns it and closes it), nil when none came (`{"socket": null}`).
+    public func callTakingDescriptor<M: RPCMethod>(_ method: M.Type, _ params: M.Params) throws -> (result: M.Result, descriptor: CInt?) {
+        if let stale = received {
+            Glibc.close(stale)
+            received = nil
+        }
+        let result = try call(method, params)
+        defer { received = nil }
+        return (result, received)
     }
 
     /// Calls any method with raw JSON params; the result as JSON.
@@ -93,20 +111,25 @@ public final class NetdBlockingClient {
 
     /// The next line netd sends: after `events.subscribe`, each is an event notification.
     public func receiveLine() throws(NetdClientError) -> Data {
-        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Data(pending[..<newline])
                 pending.removeSubrange(...newline)
                 return line
             }
-            let count = chunk.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .connectionClosed(reason: String(cString: strerror(errno)))
+            let bytes: [UInt8]
+            do {
+                let read = try DescriptorPassing.receive(on: fd, capacity: 65536)
+                bytes = read.bytes
+                if let descriptor = read.descriptor {
+                    if let older = received { Glibc.close(older) }
+                    received = descriptor
+                }
+            } catch {
+                throw .connectionClosed(reason: String(cString: strerror(error.code)))
             }
-            if count == 0 { throw .connectionClosed(reason: "netd closed the connection") }
-            pending.append(contentsOf: chunk[..<count])
+            if bytes.isEmpty { throw .connectionClosed(reason: "netd closed the connection") }
+            pending.append(contentsOf: bytes)
         }
     }
 }

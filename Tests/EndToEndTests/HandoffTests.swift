@@ -147,4 +147,43 @@ import Glibc
             #expect(closed.errorCode == -32003, "\(closed)")
         }
     }
+
+    /// `netctl exec` gives a socket-activation-aware server (here Python's socketserver on fd 3,
+    /// as it would take it from systemd) the server netd listened on.
+    @Test func netctlExecRunsASocketActivatedServerOnNetdsListener() async throws {
+        try await withRunningDaemon { netd in
+            let rpc = try BlockingRPC(netd.socketPath)
+            defer { rpc.close() }
+            let answer = try await rpc.call("server.listen", #"{"host":"127.0.0.1","port":0,"label":"web"}"#)
+            let server = try #require(answer.resultID)
+            let port = Int(try #require(answer["result"]?["local"]?["port"]?.integerValue))
+            let script = #"""
+                import os, socket, socketserver
+                assert os.environ["LISTEN_FDS"] == "1" and int(os.environ["LISTEN_PID"]) == os.getpid()
+                class Handler(socketserver.StreamRequestHandler):
+                    def handle(self):
+                        name = self.rfile.readline().strip().decode()
+                        self.wfile.write(f"hello {name} from {os.environ['LISTEN_FDNAMES']}\n".encode())
+                class Activated(socketserver.TCPServer):
+                    def __init__(self):
+                        socketserver.BaseServer.__init__(self, None, Handler)
+                        self.socket = socket.socket(fileno=3)
+                Activated().handle_request()
+                """#
+            let exec = try ChildProcess(
+                try Binaries.path("netctl"), ["--socket", netd.socketPath, "exec", "\(server)", "--", "python3", "-c", script], folder: netd.folder.path)
+            // Once netd has let go of it, a connection waits in the listening socket's backlog
+            // until python accepts it (before that, netd would have accepted it itself).
+            #expect(await eventually { await rpc.peek("server.get", #"{"id":\#(server)}"#)["result"]?["state"] == .string("closed") })
+            let client = try await blocking { try Sockets.connectTCP(port) }
+            defer { close(client) }
+            Sockets.setReceiveTimeout(client, seconds: 20)
+            try await blocking { try Sockets.send(client, Array("test\n".utf8)) }
+            #expect(String(decoding: try await blocking { try Sockets.readAll(client) }, as: UTF8.self) == "hello test from web\n")
+            let output = try await exec.wait()
+            #expect(output.status == 0, "\(output.stderr)")
+            let info = try await rpc.call("server.get", #"{"id":\#(server)}"#)
+            #expect(info["result"]?["handedOff"] != nil, "\(info)")
+        }
+    }
 }
