@@ -97,13 +97,16 @@ import Glibc
             try await Task.sleep(for: .milliseconds(200))
             async let secondTaken = second.callTakingDescriptor("server.accept", #"{"id":\#(server),"waitMs":10000,"handoff":true}"#)
             try await Task.sleep(for: .milliseconds(200))
+            // One connection: the first waiter gets it (the second would leave the first waiting
+            // until its waitMs ran out); then another, for the second.
             let one = try await blocking { try Sockets.connectTCP(port) }
             defer { close(one) }
             try await blocking { try Sockets.send(one, Array("one".utf8)) }
+            let a = try await firstTaken
             let two = try await blocking { try Sockets.connectTCP(port) }
             defer { close(two) }
             try await blocking { try Sockets.send(two, Array("two".utf8)) }
-            let (a, b) = try await (firstTaken, secondTaken)
+            let b = try await secondTaken
             let fdA = try #require(a.descriptor, "\(a.answer)")
             let fdB = try #require(b.descriptor, "\(b.answer)")
             defer { close(fdA); close(fdB) }
