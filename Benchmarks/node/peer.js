@@ -3,6 +3,8 @@
 //   node peer.js hold PORT COUNT   open COUNT TCP connections to 127.0.0.1:PORT and hold them idle
 //   node peer.js pipe PORT TARGET  a relay as people write it with `net`: listen on 127.0.0.1:PORT and pipe
 //                                  each connection to TARGET (a port on 127.0.0.1, or a Unix socket path)
+//   node peer.js cluster PORT N    Node's cluster: a primary and N workers sharing 127.0.0.1:PORT
+//                                  (round-robin), each answering HTTP with a body naming the worker
 'use strict';
 const net = require('net');
 const fs = require('fs');
@@ -140,7 +142,22 @@ if (mode === 'rpc') {
     upstream.on('error', () => client.destroy());
   });
   server.listen(port, '127.0.0.1', () => console.log('ready'));
+} else if (mode === 'cluster') {
+  const cluster = require('cluster');
+  const http = require('http');
+  const [port, workers] = [Number(args[0]), Number(args[1])];
+  if (cluster.isPrimary) {
+    let listening = 0;
+    for (let i = 0; i < workers; i++) {
+      cluster.fork({ WORKER_NAME: 'node-' + i }).on('listening', () => { if (++listening === workers) console.log('ready'); });
+    }
+  } else {
+    http.createServer((request, response) => {
+      response.setHeader('Connection', 'close');
+      response.end('served by ' + process.env.WORKER_NAME + '\n');
+    }).listen(port, '127.0.0.1');
+  }
 } else {
-  console.error('usage: node peer.js rpc PATH | hold PORT COUNT | pipe PORT TARGET');
+  console.error('usage: node peer.js rpc PATH | hold PORT COUNT | pipe PORT TARGET | cluster PORT N');
   process.exit(2);
 }

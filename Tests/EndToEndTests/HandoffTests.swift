@@ -91,12 +91,11 @@ import Glibc
             let first = try BlockingRPC(netd.socketPath)
             let second = try BlockingRPC(netd.socketPath)
             defer { first.close(); second.close() }
-            // The order of waiting is the order of these calls reaching netd, which nothing shows
-            // from outside: a pause between them makes it certain.
+            // The first waits (the server says how many do) before the second begins to.
             async let firstTaken = first.callTakingDescriptor("server.accept", #"{"id":\#(server),"waitMs":10000,"handoff":true}"#)
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(await eventually { await rpc.peek("server.get", #"{"id":\#(server)}"#)["result"]?["waiting"] == .integer(1) })
             async let secondTaken = second.callTakingDescriptor("server.accept", #"{"id":\#(server),"waitMs":10000,"handoff":true}"#)
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(await eventually { await rpc.peek("server.get", #"{"id":\#(server)}"#)["result"]?["waiting"] == .integer(2) })
             // One connection: the first waiter gets it (the second would leave the first waiting
             // until its waitMs ran out); then another, for the second.
             let one = try await blocking { try Sockets.connectTCP(port) }
@@ -187,6 +186,39 @@ import Glibc
             #expect(output.status == 0, "\(output.stderr)")
             let info = try await rpc.call("server.get", #"{"id":\#(server)}"#)
             #expect(info["result"]?["handedOff"] != nil, "\(info)")
+        }
+    }
+
+    /// docs/examples/worker.py: four Python workers loop on `server.accept` with `handoff: true`
+    /// and serve HTTP themselves; 200 short connections are all served, by every worker.
+    @Test func fourWorkersShareTheConnections() async throws {
+        try await withRunningDaemon { netd in
+            let rpc = try BlockingRPC(netd.socketPath)
+            defer { rpc.close() }
+            let answer = try await rpc.call("server.listen", #"{"host":"127.0.0.1","port":0}"#)
+            let server = try #require(answer.resultID)
+            let port = Int(try #require(answer["result"]?["local"]?["port"]?.integerValue))
+            let worker = try repositoryFile("docs/examples/worker.py")
+            let workers = try (0..<4).map { index in
+                try ChildProcess("/usr/bin/python3", [worker, netd.socketPath, "\(server)", "w\(index)"], folder: netd.folder.path)
+            }
+            defer { for process in workers { process.signal(SIGKILL) } }
+            var servedBy: [String: Int] = [:]
+            for _ in 0..<200 {
+                let body = try await blocking { () throws -> String in
+                    let client = try Sockets.connectTCP(port)
+                    defer { close(client) }
+                    Sockets.setReceiveTimeout(client, seconds: 20)
+                    try Sockets.send(client, Array("GET / HTTP/1.0\r\n\r\n".utf8))
+                    return String(decoding: try Sockets.readAll(client), as: UTF8.self)
+                }
+                let name = body.range(of: "served by ").map { body[$0.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines) } ?? "?"
+                servedBy[name, default: 0] += 1
+            }
+            #expect(servedBy.values.reduce(0, +) == 200)
+            #expect(Set(servedBy.keys) == ["w0", "w1", "w2", "w3"], "\(servedBy)")
+            let info = try await rpc.call("server.get", #"{"id":\#(server)}"#)
+            #expect(info["result"]?["accepted"] == .integer(200) && info["result"]?["pending"] == .integer(0), "\(info)")
         }
     }
 }

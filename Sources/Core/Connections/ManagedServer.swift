@@ -254,7 +254,7 @@ final class ManagedServer: Sendable {
                 backlog: backlog, connections: state.live, accepted: state.accepted, pending: state.pending.count,
                 maxConnections: maxConnections, label: label, owner: owner, openedAt: openedAt,
                 closedAt: state.closedAt, error: nil, forward: forward, persist: persistedID != nil ? true : nil,
-                handedOff: state.handedOff)
+                handedOff: state.handedOff, waiting: state.waiters.isEmpty ? nil : state.waiters.count)
         }
     }
 }

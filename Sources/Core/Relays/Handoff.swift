@@ -79,11 +79,11 @@ extension ConnectionManager {
         }
         let taker = Owner(uid: context.peer.uid, pid: context.peer.pid)
         socket.handedOff(to: taker)
-        let handed = ledger.handedOff(socket.id, owner: socket.owner, to: taker)
-        // Netd's part ends here: the record closes with the counts as they are.
+        ledger.handedOff(socket.id, owner: socket.owner, to: taker)
+        // Netd's part ends here: the record closes with the counts as they are. (The record
+        // itself was committed when the socket opened; the answer does not wait for these.)
         observer(for: socket).closed(hadError: false)
         guard slot.fill(released.descriptor) else { throw NetdError.cancelled }
-        await ledger.committed(handed)
         return (socket.info(), released.unread)
     }
 

@@ -252,12 +252,16 @@ public struct ServerInfo: Codable, Hashable, Sendable {
     public var persist: Bool?
     /// Part two: who took the server's descriptor (`server.handoff`). Written only when set.
     public var handedOff: Owner?
+    /// Extension: `server.accept` calls waiting for a connection (workers in a loop). Written only when some wait.
+    public var waiting: Int?
 
     public init(
         id: Int64, kind: Kind, state: ServerState, local: Endpoint?, backlog: Int, connections: Int,
         accepted: Int64, pending: Int, maxConnections: Int?, label: String?, owner: Owner, openedAt: String,
-        closedAt: String?, error: SocketFailure?, forward: ForwardTarget? = nil, persist: Bool? = nil, handedOff: Owner? = nil
+        closedAt: String?, error: SocketFailure?, forward: ForwardTarget? = nil, persist: Bool? = nil, handedOff: Owner? = nil,
+        waiting: Int? = nil
     ) {
+        self.waiting = waiting
         self.handedOff = handedOff
         self.forward = forward
         self.persist = persist
@@ -280,7 +284,7 @@ public struct ServerInfo: Codable, Hashable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case id, role, kind, state, local, backlog, connections, accepted, pending, maxConnections, label, owner
-        case openedAt, closedAt, error, forward, persist, handedOff
+        case openedAt, closedAt, error, forward, persist, handedOff, waiting
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -303,5 +307,6 @@ public struct ServerInfo: Codable, Hashable, Sendable {
         if persist == true { try container.encode(true, forKey: .persist) }
         try container.encode(raw: role, forKey: .role)
         try container.encode(raw: state, forKey: .state)
+        if let waiting, waiting > 0 { try container.encode(waiting, forKey: .waiting) }
     }
 }

@@ -11,8 +11,6 @@ enum Binaries {
         if let first = CommandLine.arguments.first {
             candidates.append(URL(fileURLWithPath: first).deletingLastPathComponent())
         }
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
         candidates.append(packageRoot.appendingPathComponent(".build/debug"))
         for folder in candidates {
             let path = folder.appendingPathComponent(name).path
@@ -20,6 +18,17 @@ enum Binaries {
         }
         throw ProcessError.missingBinary(name, searched: candidates.map(\.path))
     }
+
+    /// The repository's root, from this file's place in it.
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+}
+
+/// A file of the repository (an example of docs/examples), by its path from the root.
+func repositoryFile(_ relative: String) throws -> String {
+    let path = Binaries.packageRoot.appendingPathComponent(relative).path
+    guard FileManager.default.fileExists(atPath: path) else { throw ProcessError.missingBinary(relative, searched: [path]) }
+    return path
 }
 
 enum ProcessError: Error, CustomStringConvertible {
