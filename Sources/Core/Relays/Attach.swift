@@ -1,7 +1,6 @@
 import Foundation
 import NetdProtocol
 import NetdRelay
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -16,48 +15,13 @@ struct PreparedStream: Sendable {
 }
 
 /// Where a call that switches its RPC connection to a byte stream (contract section 9) leaves
-/// the socket it prepared, for the connection to pick up once the answer is written.
-///
-/// Exactly one of the two sides acts on a prepared stream: the connection takes it, or it was
-/// gone already (closed, its client vanished) and the stream is abandoned: the socket closes, as
-/// an attached socket does when its client goes away.
-final class StreamSlot: Sendable {
-    private enum State {
-        case waiting
-        case filled(PreparedStream)
-        case abandoned
-    }
+/// the socket it prepared; a connection that is gone abandons it, and the socket closes, as an
+/// attached socket does when its client goes away.
+typealias StreamSlot = HandOverSlot<PreparedStream>
 
-    private let state = Mutex<State>(.waiting)
-
-    /// The handler's side; false when the connection is gone, and then the stream was abandoned.
-    func fill(_ stream: PreparedStream) -> Bool {
-        let accepted = state.withLock { state -> Bool in
-            guard case .waiting = state else { return false }
-            state = .filled(stream)
-            return true
-        }
-        if !accepted { stream.abandon() }
-        return accepted
-    }
-
-    /// The connection's side, once the answer is on its way.
-    func take() -> PreparedStream? {
-        state.withLock { state in
-            guard case .filled(let stream) = state else { return nil }
-            state = .abandoned
-            return stream
-        }
-    }
-
-    /// The connection cannot carry the stream (it closed, or the call failed).
-    func abandon() {
-        let stream = state.withLock { state -> PreparedStream? in
-            defer { state = .abandoned }
-            if case .filled(let stream) = state { return stream }
-            return nil
-        }
-        stream?.abandon()
+extension HandOverSlot where Value == PreparedStream {
+    convenience init() {
+        self.init { $0.abandon() }
     }
 }
 

@@ -2,54 +2,20 @@ import Foundation
 import NIOCore
 import NetdProtocol
 import NetdRelay
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Where a call that hands a descriptor to its caller (contract section 11) leaves it, for the
-/// RPC connection to send with the answer line (``RPCConnection``, SCM_RIGHTS).
-///
-/// The descriptor has one owner at a time: the handler until it fills the slot, then the slot,
-/// then the connection once it takes it (which closes it after sending). A connection that is
-/// gone abandons the slot, and the descriptor is closed.
-final class DescriptorSlot: Sendable {
-    private enum State {
-        case waiting
-        case filled(CInt)
-        case abandoned
-    }
+/// RPC connection to send with the answer line (SCM_RIGHTS). The descriptor has one owner at a
+/// time: the handler until it fills the slot, then the connection once it takes it (which closes
+/// it after sending); abandoned, it is closed.
+typealias DescriptorSlot = HandOverSlot<CInt>
 
-    private let state = Mutex<State>(.waiting)
-
-    /// The handler's side; false when the connection is gone (the descriptor is closed then).
-    func fill(_ descriptor: CInt) -> Bool {
-        let accepted = state.withLock { state -> Bool in
-            guard case .waiting = state else { return false }
-            state = .filled(descriptor)
-            return true
-        }
-        if !accepted { close(descriptor) }
-        return accepted
-    }
-
-    /// The connection's side: the descriptor to send, now its own.
-    func take() -> CInt? {
-        state.withLock { state in
-            guard case .filled(let descriptor) = state else { return nil }
-            state = .abandoned
-            return descriptor
-        }
-    }
-
-    func abandon() {
-        let descriptor = state.withLock { state -> CInt? in
-            defer { state = .abandoned }
-            if case .filled(let descriptor) = state { return descriptor }
-            return nil
-        }
-        if let descriptor { close(descriptor) }
+extension HandOverSlot where Value == CInt {
+    convenience init() {
+        self.init { close($0) }
     }
 }
 
