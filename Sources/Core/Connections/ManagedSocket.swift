@@ -186,6 +186,18 @@ final class ManagedSocket: Sendable {
         }
     }
 
+    /// Claims the socket for `role` and takes it out of NIO (``release()``); a failure leaves it as
+    /// it was. For one socket at a time (attach, hand-off); a pipe claims both of its sockets first.
+    func takeOut(as role: RelayRole) async throws(NetdError) -> ReleasedSocket {
+        try claimRelay(role)
+        do {
+            return try await release()
+        } catch {
+            unclaimRelay()
+            throw error
+        }
+    }
+
     /// The socket's bytes now travel through `link`, on `side`.
     func joined(_ link: RelayLink, side: Int) {
         relayLink.withLock { $0 = (link, side) }

@@ -41,14 +41,7 @@ extension ConnectionManager {
     func attach(_ socket: ManagedSocket, context: RequestContext) async throws(NetdError) -> SocketInfo {
         try Self.checkCanAttach(context)
         guard let slot = context.stream else { throw NetdError.cancelled }
-        try socket.claimRelay(.attached)
-        let released: ReleasedSocket
-        do {
-            released = try await socket.release()
-        } catch {
-            socket.unclaimRelay()
-            throw error
-        }
+        let released = try await socket.takeOut(as: .attached)
         let relay = self.relay
         let ledger = self.ledger
         let detached: @Sendable () -> Void = { ledger.detached(socket.id, owner: socket.owner) }

@@ -35,14 +35,7 @@ extension ConnectionManager {
     /// counts and an event `handoff`. Returns the socket as netd last saw it and its unread bytes.
     func handOff(_ socket: ManagedSocket, context: RequestContext) async throws(NetdError) -> (socket: SocketInfo, unread: [UInt8]) {
         let slot = try Self.checkCanHandOff(context)
-        try socket.claimRelay(.handedOff)
-        let released: ReleasedSocket
-        do {
-            released = try await socket.release()
-        } catch {
-            socket.unclaimRelay()
-            throw error
-        }
+        let released = try await socket.takeOut(as: .handedOff)
         let taker = Owner(uid: context.peer.uid, pid: context.peer.pid)
         socket.handedOff(to: taker)
         ledger.handedOff(socket.id, owner: socket.owner, to: taker)
