@@ -18,6 +18,20 @@ import Glibc
         return (id, try await accepted)
     }
 
+    /// A netd, a control connection, and a socket netd connected to a listener the test holds
+    /// (its id, and the test's end of it), for `body`.
+    private static func withConnectedSocket(_ body: (TestDaemon, BlockingRPC, Int64, CInt) async throws -> Void) async throws {
+        try await withRunningDaemon { netd in
+            let listener = try Sockets.listenTCP()
+            defer { listener.close() }
+            let control = try BlockingRPC(netd.socketPath)
+            defer { control.close() }
+            let (id, peer) = try await connected(control, to: listener)
+            defer { close(peer) }
+            try await body(netd, control, id, peer)
+        }
+    }
+
     @Test func severalMegabytesEachWayArriveIntactWithExactCountsAndEvents() async throws {
         try await withRunningDaemon { netd in
             let listener = try Sockets.listenTCP()
@@ -58,13 +72,7 @@ import Glibc
     }
 
     @Test func unreadBytesGoFirstAndBytesAfterTheRequestLineAreData() async throws {
-        try await withRunningDaemon { netd in
-            let listener = try Sockets.listenTCP()
-            defer { listener.close() }
-            let control = try BlockingRPC(netd.socketPath)
-            defer { control.close() }
-            let (id, peer) = try await Self.connected(control, to: listener)
-            defer { close(peer) }
+        try await Self.withConnectedSocket { netd, control, id, peer in
             try await blocking { try Sockets.send(peer, Array("buffered before ".utf8)) }
             let buffered = await eventually { await control.peek("socket.get", #"{"id":\#(id)}"#)["result"]?["buffered"] == .integer(16) }
             #expect(buffered)
@@ -80,13 +88,7 @@ import Glibc
     }
 
     @Test func whileAttachedReadWriteAndEndAreRefusedAndCloseEndsTheStream() async throws {
-        try await withRunningDaemon { netd in
-            let listener = try Sockets.listenTCP()
-            defer { listener.close() }
-            let control = try BlockingRPC(netd.socketPath)
-            defer { control.close() }
-            let (id, peer) = try await Self.connected(control, to: listener)
-            defer { close(peer) }
+        try await Self.withConnectedSocket { netd, control, id, peer in
             let stream = try BlockingRPC(netd.socketPath)
             defer { stream.close() }
             try await stream.call("socket.attach", #"{"id":\#(id)}"#)
@@ -203,13 +205,7 @@ import Glibc
     /// socat as the docs show it, with `-t 30`: socat gives the other direction half a second
     /// after its input ends, and the peer here answers only once it has read everything.
     @Test func worksFromSocatWithCatAsTheDocsShow() async throws {
-        try await withRunningDaemon { netd in
-            let listener = try Sockets.listenTCP()
-            defer { listener.close() }
-            let control = try BlockingRPC(netd.socketPath)
-            defer { control.close() }
-            let (id, peer) = try await Self.connected(control, to: listener)
-            defer { close(peer) }
+        try await Self.withConnectedSocket { netd, control, id, peer in
             let input = netd.folder.path + "/input.bin"
             let payload = Sockets.pattern(3 << 20, seed: 5)
             #expect(FileManager.default.createFile(atPath: input, contents: Data(payload)))

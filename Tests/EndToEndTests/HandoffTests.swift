@@ -85,9 +85,7 @@ import Glibc
         try await withRunningDaemon { netd in
             let rpc = try BlockingRPC(netd.socketPath)
             defer { rpc.close() }
-            let answer = try await rpc.call("server.listen", #"{"host":"127.0.0.1","port":0}"#)
-            let server = try #require(answer.resultID)
-            let port = Int(try #require(answer["result"]?["local"]?["port"]?.integerValue))
+            let (server, port) = try await rpc.listenTCP()
             let first = try BlockingRPC(netd.socketPath)
             let second = try BlockingRPC(netd.socketPath)
             defer { first.close(); second.close() }
@@ -156,9 +154,7 @@ import Glibc
         try await withRunningDaemon { netd in
             let rpc = try BlockingRPC(netd.socketPath)
             defer { rpc.close() }
-            let answer = try await rpc.call("server.listen", #"{"host":"127.0.0.1","port":0,"label":"web"}"#)
-            let server = try #require(answer.resultID)
-            let port = Int(try #require(answer["result"]?["local"]?["port"]?.integerValue))
+            let (server, port) = try await rpc.listenTCP(#","label":"web""#)
             let script = #"""
                 import os, socket, socketserver
                 assert os.environ["LISTEN_FDS"] == "1" and int(os.environ["LISTEN_PID"]) == os.getpid()
@@ -195,9 +191,7 @@ import Glibc
         try await withRunningDaemon { netd in
             let rpc = try BlockingRPC(netd.socketPath)
             defer { rpc.close() }
-            let answer = try await rpc.call("server.listen", #"{"host":"127.0.0.1","port":0}"#)
-            let server = try #require(answer.resultID)
-            let port = Int(try #require(answer["result"]?["local"]?["port"]?.integerValue))
+            let (server, port) = try await rpc.listenTCP()
             let worker = try repositoryFile("docs/examples/worker.py")
             let workers = try (0..<4).map { index in
                 try ChildProcess("/usr/bin/python3", [worker, netd.socketPath, "\(server)", "w\(index)"], folder: netd.folder.path)

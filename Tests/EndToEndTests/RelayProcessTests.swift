@@ -99,8 +99,7 @@ import Glibc
             defer { target.close() }
             let rpc = try BlockingRPC(socket)
             defer { rpc.close() }
-            let answer = try await rpc.call("server.listen", #"{"host":"127.0.0.1","port":0,"forward":{"host":"127.0.0.1","port":\#(target.port)}}"#)
-            let port = Int(try #require(answer["result"]?["local"]?["port"]?.integerValue))
+            let (_, port) = try await rpc.listenTCP(#","forward":{"host":"127.0.0.1","port":\#(target.port)}"#)
             async let accepted = target.accept()
             let client = try await blocking { try Sockets.connectTCP(port) }
             let far = try await accepted

@@ -54,6 +54,16 @@ struct BlockingRPC: Sendable {
         }
     }
 
+    /// `server.listen` on 127.0.0.1 with a free port (more params in `extra`, e.g. `,"label":"web"`):
+    /// the server's id and its port.
+    func listenTCP(_ extra: String = "") async throws -> (id: Int64, port: Int) {
+        let answer = try await call("server.listen", #"{"host":"127.0.0.1","port":0\#(extra)}"#)
+        guard let id = answer.resultID, let port = answer["result"]?["local"]?["port"]?.integerValue else {
+            throw RawConnectionError.answer("server.listen failed: \(answer)")
+        }
+        return (id, Int(port))
+    }
+
     /// The next line netd sends, as JSON.
     func answer() async throws -> JSONValue {
         let descriptor = self.descriptor

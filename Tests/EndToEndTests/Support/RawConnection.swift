@@ -51,6 +51,7 @@ final class RawConnection {
 
 enum RawConnectionError: Error {
     case closed
+    case answer(String)
 }
 
 /// Connects to `path`, runs `body` with a ``RawConnection``, and closes.
