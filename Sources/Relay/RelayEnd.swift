@@ -72,6 +72,14 @@ public struct RelayLink: Sendable, Hashable {
         }
     }
 
+    /// Takes the pair out of the relay, open, with what was in flight (``DetachedPair``); nil
+    /// when it has closed already. Nothing moves on it from then on.
+    public func detach() async -> DetachedPair? {
+        await withCheckedContinuation { continuation in
+            loop.submit { engine in continuation.resume(returning: engine.detach(pair: pair)) }
+        }
+    }
+
     /// Runs `body` with the descriptor of `side` on the relay's thread, while it is open; false
     /// when the pair has closed already.
     public func withDescriptor(side: Int, _ body: @escaping @Sendable (CInt) -> Void) async -> Bool {
@@ -82,5 +90,33 @@ public struct RelayLink: Sendable, Hashable {
                 continuation.resume(returning: true)
             }
         }
+    }
+}
+
+/// A pair taken out of a relay, still open (``RelayLink/detach()``): everything needed to join
+/// it again, here or in another process, as if it had never stopped.
+public struct DetachedPair: Sendable, Equatable {
+    /// The two descriptors, in the order given to `join`; the caller owns them now.
+    public var descriptors: [CInt]
+    /// Bytes read from one side and not yet written to the other: `bound[i]` goes to side `i` first.
+    public var bound: [[UInt8]]
+    /// The relay had ended side `i`'s write side (FIN sent).
+    public var outputEnded: [Bool]
+    public var endsWhenInputEnds: [Bool]
+    public var resetPropagates: Bool
+
+    public init(descriptors: [CInt], bound: [[UInt8]], outputEnded: [Bool], endsWhenInputEnds: [Bool], resetPropagates: Bool) {
+        self.descriptors = descriptors
+        self.bound = bound
+        self.outputEnded = outputEnded
+        self.endsWhenInputEnds = endsWhenInputEnds
+        self.resetPropagates = resetPropagates
+    }
+
+    /// Side `side` as an end to join again, telling `observer`.
+    public func end(_ side: Int, observer: (any RelayObserver)?) -> RelayEnd {
+        RelayEnd(
+            descriptor: descriptors[side], prefix: bound[side], outputEnded: outputEnded[side],
+            endsWhenInputEnds: endsWhenInputEnds[side], observer: observer)
     }
 }

@@ -127,6 +127,38 @@ final class RelayEngine {
         finish(pair, first: side, firstReset: reset, otherReset: reset)
     }
 
+    /// Takes a pair out of the relay without closing it (for `netd --replace`): its descriptors
+    /// leave epoll untouched, and what was in flight (user-space bytes, then the pipe's) comes
+    /// back as the bytes bound for each side. Observers hear the last counts, never a close.
+    func detach(pair id: UInt64) -> DetachedPair? {
+        guard let pair = pairs.removeValue(forKey: id) else { return nil }
+        pairFinished()
+        report(pair)
+        var bound: [[UInt8]] = [[], []]
+        for flow in pair.flows {
+            var bytes = flow.hasPending ? Array(flow.pending[flow.pendingOffset...]) : []
+            if let pipe = flow.pipe {
+                var left = flow.inPipe
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while left > 0 {
+                    let count = chunk.withUnsafeMutableBytes { Glibc.read(pipe.read, $0.baseAddress, min($0.count, left)) }
+                    if count < 0 && errno == EINTR { continue }
+                    guard count > 0 else { break }
+                    bytes += chunk[0..<count]
+                    left -= count
+                }
+                if left == 0 { release(pipe) } else { Glibc.close(pipe.read); Glibc.close(pipe.write) }
+            }
+            bound[flow.destination] = bytes
+        }
+        for end in pair.ends { epoll_ctl(epoll, EPOLL_CTL_DEL, end.descriptor, nil) }
+        return DetachedPair(
+            descriptors: pair.ends.map(\.descriptor), bound: bound,
+            outputEnded: [pair.flows[1].done, pair.flows[0].done],
+            endsWhenInputEnds: pair.ends.map(\.endsWhenInputEnds),
+            resetPropagates: pair.resetPropagates)
+    }
+
     func descriptor(pair id: UInt64, side: Int) -> CInt? {
         pairs[id]?.ends[side].descriptor
     }

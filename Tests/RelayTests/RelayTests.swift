@@ -57,6 +57,34 @@ struct RelayTests {
         close(b.peer)
     }
 
+    @Test("a pair taken out mid-transfer and joined to another relay loses and repeats nothing")
+    func detachAndJoinElsewhere() async throws {
+        let first = try Relay(threads: 1)
+        let second = try Relay(threads: 1)
+        defer { second.shutdown() }
+        let a = try Sockets.pair(.tcp)
+        let b = try Sockets.pair(.unix)
+        let link = first.join(RelayEnd(descriptor: a.relayed), RelayEnd(descriptor: b.relayed), resetPropagates: true)
+        let up = Sockets.pattern(4 << 20, seed: 31)
+        let down = Sockets.pattern(1 << 20 + 9, seed: 32)
+        // b's peer reads nothing yet, so bytes wait in the relay's pipe when it is taken out.
+        async let sentUp: Void = Sockets.onThread { try Sockets.send(a.peer, up); shutdown(a.peer, CInt(SHUT_WR)) }
+        try await Task.sleep(for: .milliseconds(200))
+        let detached = try #require(await link.detach())
+        #expect(await link.detach() == nil, "a pair is taken out once")
+        #expect(detached.bound[1].count > 0, "bytes in flight towards b came out of the pipe")
+        first.shutdown()
+        let watchers = [Watcher(), Watcher()]
+        second.join(detached.end(0, observer: watchers[0]), detached.end(1, observer: watchers[1]), resetPropagates: detached.resetPropagates)
+        async let atB = Sockets.sendThenReadAll(b.peer, down)
+        let atA = try await Sockets.onThread { try Sockets.readAll(a.peer) }
+        try await sentUp
+        #expect(Sockets.same(try await atB, up))
+        #expect(Sockets.same(atA, down))
+        close(a.peer)
+        close(b.peer)
+    }
+
     @Test("prefixes go first, then the relayed bytes")
     func prefixesFirst() async throws {
         let relay = try Relay(threads: 1)
