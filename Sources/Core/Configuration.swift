@@ -20,6 +20,9 @@ public struct NetdConfiguration: Sendable {
     public var retain: Duration?
     /// History changes held in memory while the database cannot be written; beyond it they are given up (and counted).
     public var historyQueueLimit = 200_000
+    /// `netd --replace`: take over from a netd running on the socket (contract section 13);
+    /// with none running, start as usual.
+    public var replace = false
 
     public init(socketPath: String, databasePath: String) {
         self.socketPath = socketPath

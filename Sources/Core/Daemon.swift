@@ -24,10 +24,12 @@ public final class Daemon: Sendable {
         logger: Logger
     ) async throws(StartError) -> Daemon {
         let startedAt = ContinuousClock.now
+        // With --replace and a netd answering on the socket, its open records are not lost: they go on here.
+        let takingOver = configuration.replace && SocketFile.probe(configuration.socketPath) == .live
         let store: HistoryStore
         do {
             store = try HistoryStore(path: configuration.databasePath, logger: logger)
-            try store.closeLostRecords()
+            if !takingOver { try store.closeLostRecords() }
         } catch let error as HistoryStore.OpenError {
             throw StartError(description: error.description)
         } catch {
@@ -65,18 +67,49 @@ public final class Daemon: Sendable {
         ServerMethods(manager: manager).register(in: &table)
         EventMethods(hub: events).register(in: &table)
         HistoryMethods(manager: manager, store: store).register(in: &table)
+        let replacement = Replacement(manager: manager, clients: clients, writer: writer, logger: logger)
+        replacement.register(in: &table)
 
+        var takeover: Takeover?
+        if takingOver {
+            do {
+                takeover = try await Takeover.begin(socketPath: configuration.socketPath)
+            } catch {
+                try? store.close()
+                throw StartError(description: "cannot take over from the running netd: \(error.description)")
+            }
+        }
         let server: RPCServer
         do {
+            if let takeover {
+                try manager.checkAdoptable(takeover.handover, descriptors: takeover.descriptors)
+                try await manager.adopt(takeover.handover, descriptors: takeover.descriptors)
+            }
             server = try await RPCServer.bind(
                 configuration: configuration, dispatcher: Dispatcher(table), clients: clients,
+                listener: takeover.map { $0.descriptors[$0.handover.listener] },
                 onDisconnect: { events.dropConnection($0) }, logger: logger)
-        } catch let refusal as SocketFile.Refusal {
-            try? store.close()
-            throw StartError(description: refusal.description)
         } catch {
+            let reason: String =
+                if let refusal = error as? SocketFile.Refusal { refusal.description }
+                else if let error = error as? NetdError { error.rpcMessage }
+                else { "cannot listen on \(configuration.socketPath): \(error)" }
+            if let takeover {
+                await takeover.refuse(reason)
+                try? store.close()
+                throw StartError(description: "cannot take over from the running netd (pid \(takeover.previousPID)), which goes on serving: \(reason)")
+            }
             try? store.close()
-            throw StartError(description: "cannot listen on \(configuration.socketPath): \(error)")
+            throw StartError(description: reason)
+        }
+        if let takeover {
+            let answer = await takeover.confirm()
+            SystemdNotify.send("MAINPID=\(getpid())\nREADY=1")
+            logger.notice("took over from the running netd", metadata: [
+                "netd.previous_pid": "\(takeover.previousPID)", "netd.previous_version": "\(takeover.handover.version)",
+                "netd.sockets": "\(takeover.handover.sockets.count)", "netd.servers": "\(takeover.handover.servers.count)",
+                "netd.pairs": "\(takeover.handover.pairs.count)", "netd.previous_answer": "\(answer)",
+            ])
         }
 
         var groupConfiguration = ServiceGroupConfiguration(
@@ -86,14 +119,17 @@ public final class Daemon: Sendable {
                 .init(service: StoreService(store: store, logger: logger)),
                 .init(service: HistoryService(writer: writer)),
                 .init(service: RetentionService(store: store, manager: manager, retain: configuration.retain, logger: logger)),
-                .init(service: ConnectionsService(manager: manager, logger: logger)),
+                // Taken over, the persisted listens are listening already: they came with the rest.
+                .init(service: ConnectionsService(manager: manager, restoresListens: takeover == nil, logger: logger)),
                 .init(service: server),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
         groupConfiguration.maximumCancellationDuration = .seconds(5)
-        return Daemon(configuration: configuration, group: ServiceGroup(configuration: groupConfiguration), store: store)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        replacement.attach(server: server, shutdown: { await group.triggerGracefulShutdown() })
+        return Daemon(configuration: configuration, group: group, store: store)
     }
 
     private init(configuration: NetdConfiguration, group: ServiceGroup, store: HistoryStore) {
@@ -167,10 +203,11 @@ struct RetentionService: Service {
 /// failure logged and recorded), and on shutdown closes them all.
 struct ConnectionsService: Service {
     let manager: ConnectionManager
+    let restoresListens: Bool
     let logger: Logger
 
     func run() async throws {
-        await manager.restorePersistedListens(logger: logger)
+        if restoresListens { await manager.restorePersistedListens(logger: logger) }
         try? await gracefulShutdown()
         await manager.closeAll()
     }

@@ -5,6 +5,7 @@ public enum MethodRegistry {
         PingMethod.self,
         StatusMethod.self,
         MethodsMethod.self,
+        NetdReplaceMethod.self,
         SocketConnectMethod.self,
         SocketWriteMethod.self,
         SocketReadMethod.self,

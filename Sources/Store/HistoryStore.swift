@@ -107,6 +107,15 @@ public final class HistoryStore: Sendable {
         return (id, Timestamp.format(date))
     }
 
+    /// Continues ids after `id`, given by another process on this database (the netd this one
+    /// replaces): ids never repeat, whichever process gave them.
+    public func continueAllocation(after id: Int64) {
+        allocation.withLock { $0.next = max($0.next, id + 1) }
+    }
+
+    /// The next id ``allocate()`` would give.
+    public var nextID: Int64 { allocation.withLock { $0.next } }
+
     /// The highest id ever given to a record (deleted ones included) and the latest opening time.
     private static func allocationStart(_ pool: DatabasePool) throws -> (Int64, Date) {
         try pool.read { db in

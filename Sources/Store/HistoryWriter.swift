@@ -113,6 +113,27 @@ public final class HistoryWriter: Sendable {
         }
     }
 
+    /// Writes everything queued so far, byte counts included, and returns once it is in the
+    /// database: true then, false if it could not be written within `limit` (`netd --replace`
+    /// hands over only a history that is written, so that the next netd's updates find their rows).
+    public func settle(atMost limit: Duration) async -> Bool {
+        let (sequence, ring) = state.withLock { state -> (UInt64, Bool) in
+            // An empty change of its own: the flush that passes it has written the counts noted before it.
+            state.queuedSequence += 1
+            defer { state.rung = true }
+            return (state.queuedSequence, !state.rung)
+        }
+        if ring { doorbell.signal() }
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            await waitUntilCommitted(sequence, atMost: deadline - ContinuousClock.now)
+            let done = state.withLock { $0.committedSequence >= sequence && !$0.failing }
+            if done { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
     /// Lets go the calls that waited past their bound, while any wait: one task for all of them,
     /// sleeping until the earliest bound.
     private func watchWaiters() async {

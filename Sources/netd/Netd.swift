@@ -15,6 +15,9 @@ struct Netd: AsyncParsableCommand {
     @Option(help: "Socket to listen on (default: $NETD_SOCKET, $XDG_RUNTIME_DIR/netd/netd.sock, /tmp/netd-$UID/netd.sock).")
     var socket: String?
 
+    @Flag(help: "Take over from the netd running on the socket: every connection, server, forward, pipe and stream goes on here without a drop, then it exits. With none running, start as usual.")
+    var replace = false
+
     @Option(help: "Permissions of the socket file, in octal.")
     var socketMode: String = "0600"
 
@@ -112,6 +115,7 @@ struct Netd: AsyncParsableCommand {
         configuration.limits.relayPipeBytes = relayPipeBytes
         configuration.retain = retain.flatMap(DurationText.milliseconds).map { .milliseconds($0) }
         configuration.historyQueueLimit = maxHistoryQueue
+        configuration.replace = replace
         // A file size limit (or a full disk) must fail history writes, which netd reports and
         // retries, not kill netd with SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
@@ -130,6 +134,7 @@ struct Netd: AsyncParsableCommand {
             "history.path": "\(configuration.databasePath)",
             "netd.open_files": "\(openFiles)",
         ])
+        SystemdNotify.send("READY=1")
         try await daemon.run()
         logger.info("netd stopped")
     }

@@ -39,6 +39,14 @@ public final class ConnectionManager: Sendable {
     let registry: SocketRegistry
     /// The relay loops that carry attached, piped and forwarded sockets.
     let relay: Relay
+    /// netd is being replaced (contract section 13): waits end at once, and none begin.
+    private let quiescing = Atomic<Bool>(false)
+
+    var isQuiescing: Bool { quiescing.load(ordering: .acquiring) }
+
+    func setQuiescing(_ on: Bool) {
+        quiescing.store(on, ordering: .releasing)
+    }
 
     init(store: HistoryStore, history: HistoryWriter, events: EventHub, limits: Limits, logger: Logger) throws {
         self.store = store

@@ -66,22 +66,7 @@ extension ConnectionManager {
     }
 
     private func bind(_ params: ServerListenMethod.Params, server: ManagedServer, backlog: Int) async throws -> (any Channel, SocketFile?) {
-        var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: Int32(clamping: backlog))
-            // One accept per wake-up, so the gate can stop accepting at exactly the limit.
-            .serverChannelOption(.maxMessagesPerRead, value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptGate(server: server))
-                }
-            }
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            // One read per wake-up, so the unread buffer passes its limit by one read at most.
-            .childChannelOption(.maxMessagesPerRead, value: 1)
-            .childChannelInitializer { [weak self] child in
-                guard let self else { return child.close() }
-                return self.adopt(child, server: server)
-            }
+        var bootstrap = serverBootstrap(for: server, backlog: backlog)
         if let path = params.path {
             var socketFile = SocketFile(path: path)
             try socketFile.prepare(createFolder: false)
@@ -96,8 +81,6 @@ extension ConnectionManager {
         }
         bootstrap = bootstrap.serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         if params.reusePort == true { bootstrap = bootstrap.serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1) }
-        if server.options.noDelay { bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1) }
-        if server.options.keepAlive { bootstrap = bootstrap.childChannelOption(.socketOption(.so_keepalive), value: 1) }
         let port = params.port ?? 0
         let address: SocketAddress
         if let host = params.host {
@@ -120,6 +103,32 @@ extension ConnectionManager {
             // No IPv6 on this machine: all IPv4 addresses, as Node does.
             return (try await bootstrap.bind(to: try SocketAddress(ipAddress: "0.0.0.0", port: port)).get(), nil)
         }
+    }
+
+    /// How every server of netd is set up: the accept gate ahead of NIO's accept handler, and
+    /// each accepted connection adopted as a socket (or forwarded). For `server.listen`, and for
+    /// a server carried over from another netd (`netd --replace`).
+    func serverBootstrap(for server: ManagedServer, backlog: Int) -> ServerBootstrap {
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: Int32(clamping: backlog))
+            // One accept per wake-up, so the gate can stop accepting at exactly the limit.
+            .serverChannelOption(.maxMessagesPerRead, value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptGate(server: server))
+                }
+            }
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // One read per wake-up, so the unread buffer passes its limit by one read at most.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelInitializer { [weak self] child in
+                guard let self else { return child.close() }
+                return self.adopt(child, server: server)
+            }
+        guard server.kind == .tcp else { return bootstrap }
+        if server.options.noDelay { bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1) }
+        if server.options.keepAlive { bootstrap = bootstrap.childChannelOption(.socketOption(.so_keepalive), value: 1) }
+        return bootstrap
     }
 
     /// Takes in a connection a server accepted (on the child's event loop).

@@ -25,7 +25,7 @@ final class ManagedServer: Sendable {
     let persistedID: Int64?
 
     /// What accepted sockets inherit from the server.
-    struct AcceptedOptions: Sendable {
+    struct AcceptedOptions: Sendable, Codable {
         var allowHalfOpen: Bool
         var noDelay: Bool
         var keepAlive: Bool
@@ -229,6 +229,61 @@ final class ManagedServer: Sendable {
         try? await channel.close()
         guard let descriptor = duplicate ?? nil, descriptor >= 0 else { return nil }
         return descriptor
+    }
+
+    // MARK: Replace (contract section 13)
+
+    /// Answers every waiting `server.accept` now, with no socket, as if its wait had run out.
+    func expireWaiters() {
+        let waiters = state.withLock { state -> [CheckedContinuation<ManagedSocket?, Never>] in
+            defer { state.waiters.removeAll() }
+            return state.waiters.map(\.continuation)
+        }
+        for waiter in waiters { waiter.resume(returning: nil) }
+    }
+
+    /// Takes the server out for another netd: a close-on-exec duplicate of the listening
+    /// descriptor, NIO's channel closed (its own descriptor only, the socket file stays), and
+    /// what it holds; nil if it is closed. Nothing is recorded: the record goes on elsewhere.
+    func carry() async -> (descriptor: CInt, server: CarriedServer, pending: [ManagedSocket])? {
+        let taken = state.withLock { state -> ((any Channel), CarriedServer, [ManagedSocket])? in
+            guard state.closedAt == nil, let channel = state.channel else { return nil }
+            state.closedAt = Ledger.now()
+            let carried = CarriedServer(
+                id: id, kind: kind, owner: owner, label: label, openedAt: openedAt, backlog: backlog,
+                maxConnections: maxConnections, options: options, forward: forward, persistedID: persistedID,
+                local: state.local, socketPath: state.socketFile?.path, accepted: state.accepted, live: state.live,
+                pending: state.pending.map(\.id), descriptor: -1)
+            return (channel, carried, state.pending)
+        }
+        guard let (channel, carried, pending) = taken else { return nil }
+        expireWaiters()
+        let duplicate = try? await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.withUnsafeTransportIfAvailable(of: NIOBSDSocket.Handle.self) { fcntl($0, F_DUPFD_CLOEXEC, 0) }
+        }.get()
+        try? await channel.close()
+        guard let descriptor = duplicate ?? nil, descriptor >= 0 else { return nil }
+        return (descriptor, carried, pending)
+    }
+
+    /// Stops or starts taking connections from the kernel's backlog; while the accept gate holds
+    /// the server (its queue is full), starting waits for the gate.
+    func setAccepting(_ accepting: Bool) {
+        let channel = state.withLock { state -> (any Channel)? in
+            guard state.closedAt == nil, !(accepting && state.paused) else { return nil }
+            return state.channel
+        }
+        channel?.setOption(.autoRead, value: accepting).whenComplete { _ in }
+    }
+
+    /// Counts and queue as another netd left them: `pending` wait for `server.accept`, in order.
+    func restore(accepted: Int64, live: Int, pending: [ManagedSocket]) {
+        state.withLock { state in
+            state.accepted = accepted
+            state.live = live
+            state.pending = pending
+            state.unclaimed = pending.count
+        }
     }
 
     /// Stops listening and removes its socket file; returns false if it was already closed.

@@ -214,6 +214,23 @@ final class ManagedSocket: Sendable {
 
     var relayRole: RelayRole? { shared.withLock { $0.relay } }
 
+    /// The relay pair that carries the socket, and its side, once joined.
+    var relayed: (link: RelayLink, side: Int)? { relayLink.withLock { $0 } }
+
+    /// The peer socket encoded into its identity, if it was joined to one.
+    var peer: Int64? { described.withLock { $0.peer } }
+
+    /// Wakes every `socket.read` waiting on this socket, so that each looks again.
+    func wakeReaders() {
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.wakeWaiters() }
+    }
+
+    /// The socket's allowHalfOpen and idle timeout, read on its loop.
+    func handlerSettings() async -> (allowHalfOpen: Bool, idleTimeoutMs: Int?) {
+        (try? await onLoop { ($0.allowHalfOpen, $0.idleTimeoutMilliseconds) }) ?? (false, nil)
+    }
+
     /// Sets a socket option on the socket's descriptor, wherever it is: NIO's channel, or the relay's.
     func setSocketOption(level: CInt, name: CInt, value: CInt) async throws(NetdError) {
         if let (link, side) = relayLink.withLock({ $0 }) {
@@ -240,7 +257,12 @@ final class ManagedSocket: Sendable {
     ///
     /// A request that is cancelled (its RPC client went away, or netd is shutting down) takes
     /// nothing: what arrives stays buffered for the next reader.
-    func read(maxBytes: Int, encoding: DataEncoding, wait: Duration) async throws(NetdError) -> SocketReadMethod.Result {
+    ///
+    /// - Parameter interrupted: true once the wait must end early (netd is being replaced); the
+    ///   read then answers as if its wait had run out.
+    func read(
+        maxBytes: Int, encoding: DataEncoding, wait: Duration, interrupted: @Sendable () -> Bool = { false }
+    ) async throws(NetdError) -> SocketReadMethod.Result {
         let deadline = NIODeadline.now() + .nanoseconds(wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)
         let loop = channel.eventLoop
         let handler = self.handler
@@ -249,7 +271,7 @@ final class ManagedSocket: Sendable {
             let taken = try takeNoting(maxBytes: maxBytes, encoding: encoding)
             if let result = taken.result { return result }
             let seen = taken.changes
-            guard NIODeadline.now() < deadline else {
+            guard NIODeadline.now() < deadline, !interrupted() else {
                 return SocketReadMethod.Result(data: "", encoding: encoding, bytes: 0, eof: false)
             }
             await withTaskCancellationHandler {

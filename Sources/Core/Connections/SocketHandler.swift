@@ -303,6 +303,41 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// The idle timeout set with `socket.configure`, in milliseconds, if any.
+    var idleTimeoutMilliseconds: Int? {
+        idleTimeout.map { Int($0.nanoseconds / 1_000_000) }
+    }
+
+    /// Starts from where another netd left the socket (`netd --replace`), before the channel
+    /// exists: counters, unread bytes, ends and failure as they were, so that nothing is said
+    /// twice (an end already seen raises no second `end`).
+    func carryOver(_ carried: CarriedSocket, unread: [UInt8]) {
+        inputEnded = carried.inputEnded
+        outputEnded = carried.outputEnded
+        failure = carried.failure
+        shared.withLock { state in
+            state.bytesRead = carried.bytesRead
+            state.bytesWritten = carried.bytesWritten
+            state.inputEnded = carried.inputEnded
+            state.outputEnded = carried.outputEnded
+            state.eofDelivered = carried.eofDelivered
+            state.failure = carried.failure
+            if !unread.isEmpty {
+                var buffer = ByteBuffer(bytes: unread)
+                state.unread.append(&buffer)
+            }
+            if carried.closed {
+                state.closed = true
+                state.active = true
+            }
+        }
+        if carried.closed {
+            // Only its unread bytes came over: the channel that holds them closes at once, quietly.
+            closed = true
+            released = true
+        }
+    }
+
     /// A client drained the buffer below the limit while a read was held (``SocketShared/take``).
     func resumeReading() {
         context?.read()

@@ -76,6 +76,20 @@ final class SocketRegistry: Sendable {
 
     // MARK: Registration
 
+    /// Forgets everything at once, places included: it all went to another netd (`netd --replace`).
+    func removeAll() {
+        registry.withLock { $0 = Registry() }
+    }
+
+    /// A socket that came over closed, for its unread bytes alone: it holds no place.
+    func registerClosed(_ socket: ManagedSocket, closedAt: String) {
+        registry.withLock { registry in
+            registry.sockets[socket.id] = socket
+            registry.closedOrder.append(socket.id)
+        }
+        socket.markClosed(at: closedAt)
+    }
+
     /// Takes one of a user's live-socket places; -32007 when they have none left.
     func reservePlace(for uid: UInt32) throws(NetdError) {
         let granted = registry.withLock { registry in

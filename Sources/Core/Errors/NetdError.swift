@@ -15,6 +15,8 @@ enum NetdError: RPCErrorConvertible, Sendable {
     case system(SocketFailure, record: Int64?, target: String?)
     /// Refused before asking the system, as the system would have refused the caller (-32004).
     case refused(code: String, String)
+    /// The caller may not do this at all (-32002): an admin's method asked by another user.
+    case permissionDenied(String)
     /// A limit of netd's was reached (-32007).
     case limit(code: String, String, limit: Int? = nil)
     /// The history database could not be read (-32603).
@@ -27,6 +29,7 @@ enum NetdError: RPCErrorConvertible, Sendable {
     var rpcCode: ErrorCode {
         switch self {
         case .notFound: .notFound
+        case .permissionDenied: .permissionDenied
         case .invalidState: .invalidState
         case .invalidParams: .invalidParams
         case .system(let failure, _, _):
@@ -44,7 +47,7 @@ enum NetdError: RPCErrorConvertible, Sendable {
 
     var rpcMessage: String {
         switch self {
-        case .notFound(let message), .invalidState(_, let message), .invalidParams(let message), .refused(_, let message),
+        case .notFound(let message), .permissionDenied(let message), .invalidState(_, let message), .invalidParams(let message), .refused(_, let message),
             .limit(_, let message, _), .internalFailure(let message):
             message
         case .system(let failure, _, let target):
@@ -59,7 +62,7 @@ enum NetdError: RPCErrorConvertible, Sendable {
         switch self {
         case .invalidState(let code, _), .refused(let code, _), .limit(let code, _, _): code
         case .system(let failure, _, _): failure.code
-        case .notFound, .invalidParams, .historyUnavailable, .cancelled, .internalFailure: nil
+        case .notFound, .permissionDenied, .invalidParams, .historyUnavailable, .cancelled, .internalFailure: nil
         }
     }
 

@@ -18,7 +18,8 @@ struct ServerMethods: Sendable {
             }
             if params.attach == true { try ConnectionManager.checkCanAttach(context) }
             if params.handoff == true { _ = try ConnectionManager.checkCanHandOff(context) }
-            guard let socket = await server.claim(wait: .milliseconds(params.waitMs ?? 0)) else {
+            // While netd is being replaced nobody waits: the wait would outlive this netd.
+            guard let socket = await server.claim(wait: manager.isQuiescing ? .zero : .milliseconds(params.waitMs ?? 0)) else {
                 return ServerAcceptMethod.Result(socket: nil)
             }
             // Its record exists before the call that hands it out returns.

@@ -39,7 +39,9 @@ struct SocketMethods: Sendable {
             let (maxBytes, encoding, waitMs) = (params.maxBytes ?? 65536, params.encoding ?? .utf8, params.waitMs ?? 0)
             // What is buffered is answered at once; only a read that waits for bytes suspends.
             if let ready = try socket.readNow(maxBytes: maxBytes, encoding: encoding, wait: waitMs > 0) { return .now(ready) }
-            return .task { try await socket.read(maxBytes: maxBytes, encoding: encoding, wait: .milliseconds(waitMs)) }
+            return .task {
+                try await socket.read(maxBytes: maxBytes, encoding: encoding, wait: .milliseconds(waitMs), interrupted: { manager.isQuiescing })
+            }
         }
         table.on(SocketEndMethod.self) { params, context in
             let socket = try manager.registry.socket(params.id, for: context)

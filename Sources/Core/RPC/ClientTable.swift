@@ -11,6 +11,8 @@ final class ClientTable: Sendable {
 
     private let state = Mutex(State())
     let limit: Int
+    /// Requests in flight across every connection, and whether they read (`netd --replace`).
+    let gate = RequestGate()
 
     init(limit: Int) {
         self.limit = limit
@@ -48,6 +50,26 @@ final class ClientTable: Sendable {
         }
         for channel in channels {
             channel.close(mode: .input, promise: nil)
+        }
+    }
+
+    /// Stops every connection reading new requests, for `netd --replace`: returns once each
+    /// connection's loop has finished what it was reading, so that every request read so far is
+    /// counted in flight (``RequestGate``).
+    func pauseReading() async {
+        gate.setPaused(true)
+        let loops = state.withLock { state in state.channels.values.map(\.eventLoop) }
+        var seen: [ObjectIdentifier: any EventLoop] = [:]
+        for loop in loops { seen[ObjectIdentifier(loop)] = loop }
+        for loop in seen.values { try? await loop.submit {}.get() }
+    }
+
+    /// Lets every connection read requests again.
+    func resumeReading() {
+        gate.setPaused(false)
+        let channels = state.withLock { Array($0.channels.values) }
+        for channel in channels {
+            channel.pipeline.fireUserInboundEventTriggered(RequestGate.Resume())
         }
     }
 }

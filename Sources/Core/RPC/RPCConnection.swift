@@ -71,7 +71,11 @@ final class RPCConnection: ChannelDuplexHandler {
     /// The first of ``descriptorAnswers`` is being sent.
     private var passing = false
 
-    init(dispatcher: Dispatcher, eventLoop: any EventLoop, maxRequests: Int, maxLineBytes: Int) {
+    /// Requests in flight across netd, and whether connections read at all (`netd --replace`).
+    private let gate: RequestGate
+
+    init(dispatcher: Dispatcher, eventLoop: any EventLoop, maxRequests: Int, maxLineBytes: Int, gate: RequestGate) {
+        self.gate = gate
         self.dispatcher = dispatcher
         self.eventLoop = eventLoop
         self.executor = EventLoopTaskExecutor(eventLoop)
@@ -123,6 +127,7 @@ final class RPCConnection: ChannelDuplexHandler {
         flushes.close()
         answers = AnswerLines()
         let waiting = inFlight.values.compactMap { $0 }
+        gate.ended(inFlight.count)
         inFlight.removeAll()
         for task in waiting { task.cancel() }
         outbox.close()
@@ -130,6 +135,13 @@ final class RPCConnection: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is RequestGate.Resume {
+            if readHeld, switching == nil, !inputEnded, context.channel.isWritable {
+                readHeld = false
+                context.read()
+            }
+            return
+        }
         if case ChannelEvent.inputClosed = event {
             if requestContext == nil {
                 endedEarly = true
@@ -191,7 +203,7 @@ final class RPCConnection: ChannelDuplexHandler {
     /// Reads only while the client takes its answers.
     func read(context: ChannelHandlerContext) {
         guard requestContext != nil else { return }
-        if switching != nil {
+        if switching != nil || gate.isPaused {
             readHeld = true
         } else if context.channel.isWritable {
             context.read()
@@ -203,7 +215,7 @@ final class RPCConnection: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             outbox.unblock()
-            if readHeld, switching == nil {
+            if readHeld, switching == nil, !gate.isPaused {
                 readHeld = false
                 context.read()
             }
@@ -308,6 +320,7 @@ final class RPCConnection: ChannelDuplexHandler {
         let loop = context.eventLoop
         let finish: (ResponseMessage.Outcome) -> Void = { outcome in
             guard self.inFlight.removeValue(forKey: token) != nil else { return }  // closed meanwhile
+            self.gate.ended()
             answer(outcome)
             self.closeIfDone(context: context)
             self.switchIfReady(context: context)
@@ -316,9 +329,11 @@ final class RPCConnection: ChannelDuplexHandler {
         case .now: break
         case .future(let future):
             inFlight[token] = .some(nil)
+            gate.began()
             future.hop(to: loop).assumeIsolated().whenSuccess(finish)
         case .task(let work):
             let bound = NIOLoopBound(finish, eventLoop: loop)
+            gate.began()
             inFlight[token] = Task(executorPreference: executor) {
                 let outcome = await work()
                 loop.execute { bound.value(outcome) }
@@ -378,7 +393,7 @@ final class RPCConnection: ChannelDuplexHandler {
         if endedWhileSwitching {
             endedWhileSwitching = false
             endInput(context: context)
-        } else if readHeld, context.channel.isWritable {
+        } else if readHeld, context.channel.isWritable, !gate.isPaused {
             readHeld = false
             context.read()
         }

@@ -5,6 +5,11 @@ import NIOPosix
 import NetdFraming
 import NetdProtocol
 import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// netd's listening socket: accepts RPC clients, reads each one's credentials, and serves them
 /// until graceful shutdown, which stops accepting, stops reading, lets requests in flight finish,
@@ -22,18 +27,30 @@ public final class RPCServer: Service, Sendable {
 
     var clientCount: Int { clients.count }
 
-    /// Binds the socket, refusing a live one or a path that is not a socket.
+    /// The socket file stays when netd stops: it was handed to the netd that replaced this one.
+    private let keepsSocketFile = Atomic<Bool>(false)
+
+    /// Binds the socket, refusing a live one or a path that is not a socket; or, with
+    /// `listener`, serves on the listening descriptor a replaced netd handed over.
     static func bind(
         configuration: NetdConfiguration,
         dispatcher: Dispatcher,
         clients: ClientTable,
+        listener adopted: CInt? = nil,
         onDisconnect: @escaping @Sendable (Int) -> Void,
         logger: Logger
     ) async throws -> RPCServer {
         var socketFile = SocketFile(path: configuration.socketPath)
-        try socketFile.prepare(createFolder: true)
+        let fd: CInt
+        if let adopted {
+            socketFile = SocketFile.adopting(configuration.socketPath)
+            fd = adopted
+        } else {
+            try socketFile.prepare(createFolder: true)
+            fd = try socketFile.bindListening(mode: configuration.socketMode)
+        }
         let maxMessageBytes = configuration.maxMessageBytes
-        let fd = try socketFile.bindListening(mode: configuration.socketMode)
+        let gate = clients.gate
         let listener: NIOAsyncChannel<ClientChannel, Never>
         do {
             listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -46,12 +63,12 @@ public final class RPCServer: Service, Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             RPCConnection(
                                 dispatcher: dispatcher, eventLoop: channel.eventLoop,
-                                maxRequests: configuration.maxRequestsPerClient, maxLineBytes: maxMessageBytes))
+                                maxRequests: configuration.maxRequestsPerClient, maxLineBytes: maxMessageBytes, gate: gate))
                         return channel
                     }
                 }
         } catch {
-            socketFile.remove()
+            if adopted == nil { socketFile.remove() }
             throw error
         }
         return RPCServer(
@@ -70,7 +87,7 @@ public final class RPCServer: Service, Sendable {
     }
 
     public func run() async throws {
-        defer { socketFile.remove() }
+        defer { if !keepsSocketFile.load(ordering: .acquiring) { socketFile.remove() } }
         logger.info("listening", metadata: ["rpc.socket": "\(socketFile.path)"])
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
@@ -88,6 +105,28 @@ public final class RPCServer: Service, Sendable {
             self.clients.stopReading()
         }
         logger.info("stopped listening", metadata: ["rpc.socket": "\(socketFile.path)"])
+    }
+
+    // MARK: Replace (contract section 13)
+
+    /// Stops or starts accepting RPC clients: meanwhile they wait in the listening socket's backlog.
+    func setAccepting(_ accepting: Bool) async {
+        try? await listener.channel.setOption(.autoRead, value: accepting).get()
+    }
+
+    /// A close-on-exec duplicate of the listening descriptor, for the netd that replaces this one.
+    func duplicateListener() async -> CInt? {
+        let channel = listener.channel
+        let duplicate = try? await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.withUnsafeTransportIfAvailable(of: NIOBSDSocket.Handle.self) { fcntl($0, F_DUPFD_CLOEXEC, 0) }
+        }.get()
+        guard let descriptor = duplicate ?? nil, descriptor >= 0 else { return nil }
+        return descriptor
+    }
+
+    /// The socket file belongs to the netd that replaced this one: leave it when stopping.
+    func keepSocketFile() {
+        keepsSocketFile.store(true, ordering: .releasing)
     }
 
     /// Serves one RPC client until it hangs up or netd shuts down (then once its requests in

@@ -27,4 +27,12 @@ public struct PeerCredentials: Sendable, Hashable {
         ).get()
         return PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
     }
+
+    /// Reads the credentials of the process at the other end of a plain socket descriptor.
+    static func read(descriptor: CInt) -> PeerCredentials? {
+        var credentials = UCred()
+        var length = socklen_t(MemoryLayout<UCred>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
+        return PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
+    }
 }

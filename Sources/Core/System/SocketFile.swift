@@ -23,6 +23,17 @@ public struct SocketFile: Sendable {
         self.path = path
     }
 
+    /// The socket file another process bound and handed over (`netd --replace`), to be removed
+    /// by this one: it is remembered as it is on disk now.
+    public static func adopting(_ path: String) -> SocketFile {
+        var file = SocketFile(path: path)
+        var info = stat()
+        if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK {
+            file.identity = (UInt64(info.st_dev), UInt64(info.st_ino))
+        }
+        return file
+    }
+
     /// Makes the path ready to bind: checks its length, creates a missing folder 0700, and removes a stale socket.
     public func prepare(createFolder: Bool) throws(Refusal) {
         guard path.utf8.count <= NetdPaths.maximumSocketPathBytes else {

@@ -59,10 +59,14 @@ final class ChildProcess: Sendable {
     private let killedByWatchdog = Mutex(false)
     private let hasExited = ExitFlag()
 
-    init(_ executable: String, _ arguments: [String], stdin: String? = nil, folder: String) throws {
+    /// - Parameter environment: variables added to the test's own.
+    init(_ executable: String, _ arguments: [String], stdin: String? = nil, folder: String, environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let tag = UUID().uuidString.prefix(8)
         let outputPath = folder + "/out-\(tag)"
         let errorPath = folder + "/err-\(tag)"
@@ -127,8 +131,10 @@ func run(_ executable: String, _ arguments: [String], stdin: String? = nil, fold
 }
 
 /// Starts the netd binary and waits until it answers a ping (at most about 20 s).
-func startNetdProcess(socket: String, database: String, folder: String, extra: [String] = []) async throws -> ChildProcess {
-    let child = try ChildProcess(try Binaries.path("netd"), ["--socket", socket, "--db", database] + extra, folder: folder)
+func startNetdProcess(
+    socket: String, database: String, folder: String, extra: [String] = [], environment: [String: String] = [:]
+) async throws -> ChildProcess {
+    let child = try ChildProcess(try Binaries.path("netd"), ["--socket", socket, "--db", database] + extra, folder: folder, environment: environment)
     for _ in 0..<200 {
         if let client = try? await NetdClient.connect(socketPath: socket) {
             let pong = try? await client.call(PingMethod.self)
