@@ -102,7 +102,8 @@ let package = Package(
             path: "Tests/ProtocolTests",
             swiftSettings: strict
         ),
-        .target(name: "NetdTestSupport", path: "Tests/Support", swiftSettings: strict),
+        .target(name: "CNetdTestSupport", path: "Tests/CSupport"),
+        .target(name: "NetdTestSupport", dependencies: ["CNetdTestSupport"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(
             name: "NetdRelayTests",
             dependencies: ["NetdRelay", "NetdTestSupport"],

@@ -114,7 +114,7 @@ enum RPCMethodsScenario {
         defer { listener.close() }
         let sinks = try await connect(peers.netdSocket, port: sink.port, count: clients)
         let sources = try await connect(peers.netdSocket, port: source.port, count: clients)
-        print("netd pid \(peers.netd.process.processIdentifier): \(method), \(clients) clients, \(depth) in flight, \(seconds) s")
+        print("netd pid \(peers.netd.pid): \(method), \(clients) clients, \(depth) in flight, \(seconds) s")
         let requests: [String]
         switch method {
         case "socket.get": requests = sinks.map { #"{"jsonrpc":"2.0","id":1,"method":"socket.get","params":{"id":\#($0)}}"# + "\n" }

@@ -1,4 +1,5 @@
 import Foundation
+import NetdTestSupport
 import NetdClient
 import NetdProtocol
 
@@ -54,23 +55,20 @@ struct ScratchFolder {
 }
 
 /// A program the benchmark runs, built beside it (netd) or installed (redis-server, socat, node).
-final class Program: @unchecked Sendable {
-    let process: Process
+final class Program: Sendable {
+    private let process: Spawned
+    private let log: String
+    private let name: String
 
     init(_ executable: String, _ arguments: [String], logTo log: String) throws {
         self.log = log
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
+        name = URL(fileURLWithPath: executable).lastPathComponent
+        process = try Spawned(executable, arguments, stdout: log, stderr: log)
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
 
-    private let log: String
+    var isRunning: Bool { process.exitStatus == nil }
 
     /// Waits until its output has a line starting with `prefix`; that line.
     func waitForLine(startingWith prefix: String, seconds: Double = 60) async throws -> String {
@@ -78,20 +76,25 @@ final class Program: @unchecked Sendable {
         while Date() < deadline {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
-            guard process.isRunning else { throw BenchError("\(process.executableURL?.lastPathComponent ?? "?") exited: \(text)") }
+            guard isRunning else { throw BenchError("\(name) exited: \(text)") }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw BenchError("no line starting with \(prefix) from \(process.executableURL?.lastPathComponent ?? "?") in \(seconds) s")
+        throw BenchError("no line starting with \(prefix) from \(name) in \(seconds) s")
+    }
+
+    /// Waits until it has exited.
+    func waitUntilExit() async {
+        _ = await process.wait()
     }
 
     /// Stops it with SIGTERM and waits (SIGKILL after 10 s).
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
+        guard isRunning else { return }
+        process.signal(SIGTERM)
         let deadline = Date().addingTimeInterval(10)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        while isRunning && Date() < deadline { usleep(10_000) }
+        if isRunning { process.signal(SIGKILL) }
+        _ = process.waitBlocking()
     }
 
     /// Resident memory in bytes, from /proc.

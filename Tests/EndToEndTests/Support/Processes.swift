@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import NetdClient
 import NetdProtocol
+import NetdTestSupport
 import Synchronization
 
 /// The built `netd` and `netctl`, next to the test bundle (`swift build --build-tests` builds them).
@@ -55,67 +56,40 @@ final class ChildProcess: Sendable {
     let name: String
     private let outputPath: String
     private let errorPath: String
-    private let exited: Task<Int32, Never>
+    private let process: Spawned
     private let killedByWatchdog = Mutex(false)
-    private let hasExited = ExitFlag()
 
     /// - Parameter environment: variables added to the test's own.
     init(_ executable: String, _ arguments: [String], stdin: String? = nil, folder: String, environment: [String: String] = [:]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
         let tag = UUID().uuidString.prefix(8)
-        let outputPath = folder + "/out-\(tag)"
-        let errorPath = folder + "/err-\(tag)"
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: outputPath)
-        process.standardError = FileHandle(forWritingAtPath: errorPath)
-        let input = Pipe()
-        process.standardInput = input
-        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-        let hasExited = self.hasExited
-        process.terminationHandler = {
-            hasExited.raised.store(true, ordering: .releasing)
-            continuation.yield($0.terminationStatus)
-            continuation.finish()
-        }
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        self.pid = process.processIdentifier
-        self.name = URL(fileURLWithPath: executable).lastPathComponent
-        self.outputPath = outputPath
-        self.errorPath = errorPath
-        exited = Task {
-            for await status in stream { return status }
-            return -1
-        }
+        outputPath = folder + "/out-\(tag)"
+        errorPath = folder + "/err-\(tag)"
+        process = try Spawned(
+            executable, arguments, environment: environment, stdin: Array((stdin ?? "").utf8), stdout: outputPath, stderr: errorPath)
+        pid = process.pid
+        name = URL(fileURLWithPath: executable).lastPathComponent
     }
 
     /// A test that failed half-way leaves no process behind.
     deinit {
-        if !hasExited.raised.load(ordering: .acquiring) { kill(pid, SIGKILL) }
+        process.signal(SIGKILL)
     }
 
     func signal(_ signal: Int32) {
-        kill(pid, signal)
+        process.signal(signal)
     }
 
     /// Whether the process is still running (not yet reaped).
-    var isRunning: Bool { kill(pid, 0) == 0 }
+    var isRunning: Bool { process.exitStatus == nil }
 
     /// Waits for the process to exit; kills it and throws if it takes longer than `limit`.
     func wait(limit: Duration = .seconds(30)) async throws -> ProcessOutput {
         let watchdog = Task {
             try await Task.sleep(for: limit)
             self.killedByWatchdog.withLock { $0 = true }
-            kill(self.pid, SIGKILL)
+            self.process.signal(SIGKILL)
         }
-        let status = await exited.value
+        let status = await process.wait()
         watchdog.cancel()
         if killedByWatchdog.withLock({ $0 }) { throw ProcessError.timedOut("\(name) ran over \(limit)") }
         return ProcessOutput(
@@ -146,11 +120,6 @@ func startNetdProcess(
     child.signal(SIGKILL)
     let output = try await child.wait()
     throw ProcessError.timedOut("netd did not start: status \(output.status), \(output.stderr)")
-}
-
-/// Set once a child process has exited (and been reaped): its pid may then belong to another.
-private final class ExitFlag: Sendable {
-    let raised = Atomic<Bool>(false)
 }
 
 /// A netd process on a fresh temporary folder, for tests that drive it as users do: with netctl.
