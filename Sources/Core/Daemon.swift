@@ -80,6 +80,7 @@ public final class Daemon: Sendable {
             }
         }
         let server: RPCServer
+        let received = ContinuousClock.now
         do {
             if let takeover {
                 try manager.checkAdoptable(takeover.handover, descriptors: takeover.descriptors)
@@ -103,12 +104,14 @@ public final class Daemon: Sendable {
             throw StartError(description: reason)
         }
         if let takeover {
+            let adopted = ContinuousClock.now - received
             let answer = await takeover.confirm()
             SystemdNotify.send("MAINPID=\(getpid())\nREADY=1")
             logger.notice("took over from the running netd", metadata: [
                 "netd.previous_pid": "\(takeover.previousPID)", "netd.previous_version": "\(takeover.handover.version)",
                 "netd.sockets": "\(takeover.handover.sockets.count)", "netd.servers": "\(takeover.handover.servers.count)",
                 "netd.pairs": "\(takeover.handover.pairs.count)", "netd.previous_answer": "\(answer)",
+                "replace.take_in_ms": adopted.millisecondsText,
             ])
         }
 

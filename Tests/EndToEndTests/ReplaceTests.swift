@@ -1,5 +1,6 @@
 import Foundation
 import NetdProtocol
+import NetdRelay
 import NetdTestSupport
 import Synchronization
 import Testing
@@ -236,6 +237,88 @@ import Glibc
             #expect(try await rpc.call("socket.get", #"{"id":\#(id)}"#)["result"]?["state"] == .string("open"))
             let missing = try await rpc.call("netd.replace", "{}")
             #expect(missing["error"]?["code"] == .integer(-32602))
+        }
+    }
+
+    @Test func aNewNetdThatVanishesMidHandoverLeavesTheRunningOneServing() async throws {
+        try await withNetdProcess { socket, netd in
+            let listener = try Sockets.listenTCP()
+            defer { listener.close() }
+            let control = try BlockingRPC(socket)
+            defer { control.close() }
+            let (id, peer) = try await Self.connected(control, to: listener, extra: #","label":"survivor""#)
+            defer { close(peer) }
+            try await blocking { try Sockets.send(peer, Array("held".utf8)) }
+            #expect(await eventually { await control.peek("socket.get", #"{"id":\#(id)}"#)["result"]?["buffered"] == .integer(4) })
+
+            // The test plays a new netd that takes the handover and dies before confirming.
+            let name = "netd-replace-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let privateSocket = Glibc.socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+            defer { close(privateSocket) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.baseAddress!.advanced(by: 1).copyMemory(from: name, byteCount: name.utf8.count) }
+            let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.utf8.count)
+            let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(privateSocket, $0, length) } }
+            #expect(bound == 0 && Glibc.listen(privateSocket, 1) == 0)
+            let asker = try BlockingRPC(socket)
+            defer { asker.close() }
+            async let answer = asker.call("netd.replace", #"{"socket":"\#(name)"}"#)
+            let handover = try await blocking { () -> (String, Int) in
+                let connection = Glibc.accept(privateSocket, nil, nil)
+                guard connection >= 0 else { throw ProcessError.timedOut("netd did not connect to the private socket") }
+                defer { close(connection) }
+                var document: [UInt8] = []
+                var descriptors = 0
+                while true {
+                    let (bytes, descriptor) = try DescriptorPassing.receive(on: connection)
+                    if let descriptor {
+                        descriptors += 1
+                        close(descriptor)
+                    }
+                    if bytes.isEmpty { break }
+                    document += bytes
+                    if let newline = document.firstIndex(of: 0x0A),
+                        let expected = try JSONDecoder().decode(JSONValue.self, from: Data(document[..<newline]))["descriptors"]?.integerValue,
+                        document.count - newline - 1 == expected, descriptors == expected
+                    {
+                        break
+                    }
+                }
+                // Gone without a word, as a crashed netd would be.
+                return (String(decoding: document.prefix { $0 != 0x0A }, as: UTF8.self), descriptors)
+            }
+            #expect(handover.0.contains(#""label":"survivor""#) && handover.1 == 2, "the socket and netd's own listener: \(handover)")
+            let refused = try await answer
+            #expect(refused["error"]?["data"]?["code"] == .string("ERR_REPLACE_FAILED"), "\(refused)")
+
+            // Everything was taken back: the same socket, its unread bytes, both ways.
+            #expect(netd.isRunning)
+            #expect(try await control.call("socket.read", #"{"id":\#(id)}"#)["result"]?["data"] == .string("held"))
+            #expect(try await control.call("socket.write", #"{"id":\#(id),"data":"back"}"#)["result"]?["bytes"] == .integer(4))
+            #expect(try await blocking { try Sockets.read(peer, count: 4) } == Array("back".utf8))
+            let fresh = try BlockingRPC(socket)
+            defer { fresh.close() }
+            #expect(try await fresh.call("netd.ping", "{}")["result"]?["pong"] == .bool(true), "new clients are served")
+        }
+    }
+
+    @Test func onlyAnAdminMayReplaceNetd() async throws {
+        try await withNetdProcess(["--socket-mode", "0666"]) { socket, netd in
+            let folder = try TemporaryFolder()
+            defer { folder.remove() }
+            // Another user, as setpriv makes one, asks netd to hand everything over.
+            let script = """
+                import socket, sys
+                s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+                s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"netd.replace","params":{"socket":"netd-replace-x"}}\\n')
+                print(s.makefile().readline(), end="")
+                """
+            let asNobody = try await run(
+                "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, socket], folder: folder.path)
+            let answer = try JSONDecoder().decode(JSONValue.self, from: Data(asNobody.stdout.utf8))
+            #expect(answer["error"]?["code"] == .integer(-32002), "\(asNobody)")
+            #expect(netd.isRunning)
         }
     }
 

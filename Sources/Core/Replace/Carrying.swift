@@ -97,7 +97,7 @@ extension ConnectionManager {
             for side in 0..<2 {
                 let index = carried.add(detached.descriptors[side])
                 if let socket = sides[side] {
-                    carried.sockets.append(await describe(socket, unread: [], allowHalfOpen: true, idleTimeoutMs: nil, descriptor: index))
+                    carried.sockets.append(describe(socket, unread: [], allowHalfOpen: true, idleTimeoutMs: nil, descriptor: index))
                 } else {
                     pair.client = index
                 }
@@ -105,31 +105,46 @@ extension ConnectionManager {
             carried.pairs.append(pair)
         }
 
-        // Sockets on NIO: out of it with their unread bytes; closed ones only for unread bytes.
-        for socket in sockets.sorted(by: { $0.id < $1.id }) where socket.relayRole == nil {
-            let (closed, discarded, unread) = socket.shared.withLock { ($0.closed, $0.discarded, $0.unread.count) }
-            if discarded { continue }
-            if closed || socket.closedTime != nil {
-                guard unread > 0 else { continue }
-                let bytes = socket.shared.withLock { $0.unread.takeAll() }
-                var entry = await describe(socket, unread: bytes, allowHalfOpen: false, idleTimeoutMs: nil, descriptor: nil)
-                entry.closed = true
-                entry.closedAt = socket.closedTime ?? Ledger.now()
-                carried.sockets.append(entry)
-                continue
+        // Sockets on NIO: out of it with their unread bytes, side by side over the event loops;
+        // closed ones only for their unread bytes.
+        let taken = await withTaskGroup(of: (CarriedSocket, CInt?)?.self) { group in
+            for socket in sockets where socket.relayRole == nil {
+                group.addTask { await self.takeOut(socket) }
             }
-            let settings = await socket.handlerSettings()
-            guard let released = try? await socket.takeOut(as: .handedOff) else { continue }
-            let index = carried.add(released.descriptor)
-            var entry = await describe(socket, unread: released.unread, allowHalfOpen: released.allowHalfOpen, idleTimeoutMs: settings.idleTimeoutMs, descriptor: index)
-            entry.outputEnded = released.outputEnded
+            var taken: [(CarriedSocket, CInt?)] = []
+            for await entry in group { if let entry { taken.append(entry) } }
+            return taken
+        }
+        for (entry, descriptor) in taken.sorted(by: { $0.0.id < $1.0.id }) {
+            var entry = entry
+            entry.descriptor = descriptor.map { carried.add($0) }
             carried.sockets.append(entry)
         }
         registry.removeAll()
         return carried
     }
 
-    private func describe(_ socket: ManagedSocket, unread: [UInt8], allowHalfOpen: Bool, idleTimeoutMs: Int?, descriptor: Int?) async -> CarriedSocket {
+    /// One socket on NIO taken out for the next netd, and its descriptor; nil if there is nothing
+    /// to carry (it was discarded, or closed with nothing unread).
+    private func takeOut(_ socket: ManagedSocket) async -> (CarriedSocket, CInt?)? {
+        let (closed, discarded, unread) = socket.shared.withLock { ($0.closed, $0.discarded, $0.unread.count) }
+        if discarded { return nil }
+        if closed || socket.closedTime != nil {
+            guard unread > 0 else { return nil }
+            let bytes = socket.shared.withLock { $0.unread.takeAll() }
+            var entry = describe(socket, unread: bytes, allowHalfOpen: false, idleTimeoutMs: nil, descriptor: nil)
+            entry.closed = true
+            entry.closedAt = socket.closedTime ?? Ledger.now()
+            return (entry, nil)
+        }
+        let settings = await socket.handlerSettings()
+        guard let released = try? await socket.takeOut(as: .handedOff) else { return nil }
+        var entry = describe(socket, unread: released.unread, allowHalfOpen: released.allowHalfOpen, idleTimeoutMs: settings.idleTimeoutMs, descriptor: nil)
+        entry.outputEnded = released.outputEnded
+        return (entry, released.descriptor)
+    }
+
+    private func describe(_ socket: ManagedSocket, unread: [UInt8], allowHalfOpen: Bool, idleTimeoutMs: Int?, descriptor: Int?) -> CarriedSocket {
         let state = socket.shared.withLock { $0 }
         return CarriedSocket(
             id: socket.id, role: socket.role, kind: socket.kind, owner: socket.owner, host: socket.host, server: socket.serverID,
@@ -186,38 +201,65 @@ extension ConnectionManager {
             servers[carried.id] = (server, carried)
         }
 
+        // Sockets and pairs are taken in side by side, spread over the event loops: every moment
+        // spent here is a moment their connections wait.
         let relayed = Set(handover.pairs.flatMap { $0.sockets.compactMap { $0 } })
         var sockets: [Int64: ManagedSocket] = [:]
-        for carried in handover.sockets {
-            sockets[carried.id] = try await adopt(carried, descriptor: carried.descriptor.map { descriptors[$0] }, relayed: relayed.contains(carried.id))
+        do {
+            try await withThrowingTaskGroup(of: ManagedSocket.self) { group in
+                for carried in handover.sockets {
+                    let descriptor = carried.descriptor.map { descriptors[$0] }
+                    group.addTask { try await self.adopt(carried, descriptor: descriptor, relayed: relayed.contains(carried.id)) }
+                }
+                for try await socket in group { sockets[socket.id] = socket }
+            }
+        } catch let error as NetdError {
+            throw error
+        } catch {
+            throw NetdError.internalFailure("cannot take in the sockets: \(error)")
         }
         for (server, carried) in servers.values {
             server.restore(accepted: carried.accepted, live: carried.live, pending: carried.pending.compactMap { sockets[$0] })
         }
 
-        for pair in handover.pairs {
-            var ends: [RelayEnd] = []
-            for side in 0..<2 {
-                let prefix = [UInt8](Data(base64Encoded: pair.bound[side]) ?? Data())
-                var end = RelayEnd(
-                    descriptor: -1, prefix: prefix, outputEnded: pair.outputEnded[side], endsWhenInputEnds: pair.endsWhenInputEnds[side])
-                if let id = pair.sockets[side] {
-                    guard let socket = sockets[id] else { throw NetdError.internalFailure("pair names socket \(id), which was not handed over") }
-                    let released = try await socket.takeOut(as: pair.isAttached ? .attached : .piped)
-                    end.descriptor = released.descriptor
-                    let ledger = self.ledger
-                    let detached: (@Sendable () -> Void)? =
-                        if pair.isAttached { { ledger.detached(socket.id, owner: socket.owner) } } else { nil }
-                    end.observer = observer(for: socket, detached: detached)
-                } else if let client = pair.client {
-                    end.descriptor = descriptors[client]
+        let adopted = sockets
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for pair in handover.pairs {
+                    group.addTask { try await self.rejoin(pair, sockets: adopted, descriptors: descriptors) }
                 }
-                ends.append(end)
+                try await group.waitForAll()
             }
-            let link = relay.join(ends[0], ends[1], resetPropagates: pair.resetPropagates)
-            for side in 0..<2 {
-                if let id = pair.sockets[side] { sockets[id]?.joined(link, side: side) }
+        } catch let error as NetdError {
+            throw error
+        } catch {
+            throw NetdError.internalFailure("cannot take in the relayed pairs: \(error)")
+        }
+    }
+
+    /// A carried pair back in a relay, its bytes in flight first.
+    private func rejoin(_ pair: CarriedPair, sockets: [Int64: ManagedSocket], descriptors: [CInt]) async throws(NetdError) {
+        var ends: [RelayEnd] = []
+        for side in 0..<2 {
+            let prefix = [UInt8](Data(base64Encoded: pair.bound[side]) ?? Data())
+            var end = RelayEnd(
+                descriptor: -1, prefix: prefix, outputEnded: pair.outputEnded[side], endsWhenInputEnds: pair.endsWhenInputEnds[side])
+            if let id = pair.sockets[side] {
+                guard let socket = sockets[id] else { throw NetdError.internalFailure("pair names socket \(id), which was not handed over") }
+                let released = try await socket.takeOut(as: pair.isAttached ? .attached : .piped)
+                end.descriptor = released.descriptor
+                let ledger = self.ledger
+                let detached: (@Sendable () -> Void)? =
+                    if pair.isAttached { { ledger.detached(socket.id, owner: socket.owner) } } else { nil }
+                end.observer = observer(for: socket, detached: detached)
+            } else if let client = pair.client {
+                end.descriptor = descriptors[client]
             }
+            ends.append(end)
+        }
+        let link = relay.join(ends[0], ends[1], resetPropagates: pair.resetPropagates)
+        for side in 0..<2 {
+            if let id = pair.sockets[side] { sockets[id]?.joined(link, side: side) }
         }
     }
 

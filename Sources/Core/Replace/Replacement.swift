@@ -75,6 +75,8 @@ final class Replacement: Sendable {
         }
 
         logger.notice("handing over to a new netd", metadata: ["netd.new_pid": "\(context.peer.pid)"])
+        let clock = ContinuousClock()
+        let began = clock.now
         await server.setAccepting(false)
         await clients.pauseReading()
         manager.quiesce()
@@ -94,7 +96,9 @@ final class Replacement: Sendable {
             try? await Task.sleep(for: .milliseconds(5))
         }
 
+        let quiet = clock.now
         let carried = await manager.carry()
+        let takenOut = clock.now
         var descriptors = carried.descriptors
         guard let listener = await server.duplicateListener() else {
             await takeBack(carried, into: descriptors, reason: "cannot duplicate the RPC listening socket")
@@ -113,6 +117,7 @@ final class Replacement: Sendable {
             throw SocketErrors.invalidState("ERR_HISTORY_UNWRITTEN", "the history database cannot be written now, so its records cannot be handed over; this netd goes on serving")
         }
 
+        let written = clock.now
         let handed = descriptors
         let answer = await HandoverChannel.onThread { () -> Result<String?, HandoverChannel.Failure> in
             Result { () throws(HandoverChannel.Failure) in
@@ -141,6 +146,8 @@ final class Replacement: Sendable {
         logger.notice("replaced; stopping", metadata: [
             "netd.new_pid": "\(context.peer.pid)", "netd.sockets": "\(carried.sockets.count)",
             "netd.servers": "\(carried.servers.count)", "netd.pairs": "\(carried.pairs.count)",
+            "replace.quiet_ms": (quiet - began).millisecondsText, "replace.take_out_ms": (takenOut - quiet).millisecondsText,
+            "replace.history_ms": (written - takenOut).millisecondsText, "replace.hand_over_ms": (clock.now - written).millisecondsText,
         ])
         // Under systemd (Type=notify, NotifyAccess=all) the unit follows netd to its new process.
         SystemdNotify.send("MAINPID=\(context.peer.pid)")
@@ -279,5 +286,13 @@ struct Takeover: Sendable {
             return message
         }
         return line
+    }
+}
+
+extension Duration {
+    /// Milliseconds with one decimal, for the log: `12.5`.
+    var millisecondsText: Logger.MetadataValue {
+        let (seconds, attoseconds) = components
+        return "\(String(format: "%.1f", Double(seconds) * 1000 + Double(attoseconds) / 1e15))"
     }
 }
