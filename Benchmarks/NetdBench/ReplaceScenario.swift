@@ -69,7 +69,7 @@ enum ReplaceScenario {
         figures["socatP50BeforeMs"] = viaSocat.p50BeforeMs
         figures["connections"] = Double(connections)
         return [Measurement(
-            scenario: "replace", name: "\(connections) forwarded + \(plainSockets) open sockets",
+            scenario: "replace", name: "\(connections) fwd, \(plainSockets) open",
             figures: figures,
             note: "round trips of 64 B on every forwarded connection while the relay is upgraded: netd --replace, socat restarted as systemd restarts a unit; longest = the pause felt by the surviving connections")]
     }
