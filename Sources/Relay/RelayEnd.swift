@@ -14,6 +14,32 @@ public protocol RelayObserver: AnyObject, Sendable {
     func failed(code: String, message: String)
     /// The relay closed this end's descriptor; nothing more moves.
     func closed(hadError: Bool)
+    /// A fault (``Shaping``, ``PairTimer``) acted on this end's pair: `detail` says what it did
+    /// (`delayed 200 ms`, `closed after 4096 bytes`, `reset`). Once per fault and direction.
+    func faultActed(fault: UInt64, detail: String)
+}
+
+extension RelayObserver {
+    public func faultActed(fault: UInt64, detail: String) {}
+}
+
+/// The faults of one pair, as the relay applies them (contract section 12).
+public struct RelayFaults: Sendable, Equatable {
+    /// Per direction (0 carries side 0's bytes to side 1, 1 the other way): the shaping it gets;
+    /// nil leaves a direction as it is, an empty list takes its shaping away.
+    public var shaping: [[Shaping]?]
+    /// Timers to start now.
+    public var timers: [PairTimer]
+    /// Timers of these faults to stop.
+    public var removingTimers: Set<UInt64>
+
+    public init(shaping: [[Shaping]?] = [nil, nil], timers: [PairTimer] = [], removingTimers: Set<UInt64> = []) {
+        self.shaping = shaping
+        self.timers = timers
+        self.removingTimers = removingTimers
+    }
+
+    public var isEmpty: Bool { shaping.allSatisfy { $0 == nil } && timers.isEmpty && removingTimers.isEmpty }
 }
 
 /// One side of a relayed pair, as handed to ``Relay/join(_:_:resetPropagates:)``.
@@ -77,6 +103,18 @@ public struct RelayLink: Sendable, Hashable {
     public func detach() async -> DetachedPair? {
         await withCheckedContinuation { continuation in
             loop.submit { engine in continuation.resume(returning: engine.detach(pair: pair)) }
+        }
+    }
+
+    /// Changes the pair's faults (``RelayFaults``); false when it has closed already.
+    @discardableResult
+    public func setFaults(_ faults: RelayFaults) async -> Bool {
+        await withCheckedContinuation { continuation in
+            loop.submit { engine in
+                guard engine.descriptor(pair: pair, side: 0) != nil else { return continuation.resume(returning: false) }
+                engine.setFaults(pair: pair, faults)
+                continuation.resume(returning: true)
+            }
         }
     }
 

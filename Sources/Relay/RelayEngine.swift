@@ -52,6 +52,9 @@ final class RelayEngine {
         var done = false
         var spliceRefused = false
 
+        /// Faults on this direction: it reads into user space and writes on timers (``Shaper``).
+        var shaper: Shaper?
+
         var destination: Int { 1 - source }
         var hasPending: Bool { pendingOffset < pending.count }
     }
@@ -62,6 +65,11 @@ final class RelayEngine {
         var flows: [Flow]
         let resetPropagates: Bool
         var scheduled = false
+        /// Faults that close the pair at a time (`reset`, `timeout`), soonest first.
+        var timers: [(due: UInt64, timer: PairTimer)] = []
+        /// Closing after a limit: both write sides are shut, what comes is thrown away until
+        /// both ends have ended or this time has come.
+        var closingUntil: UInt64?
 
         init(id: UInt64, _ first: RelayEnd, _ second: RelayEnd, resetPropagates: Bool) {
             self.id = id
@@ -85,6 +93,8 @@ final class RelayEngine {
     private let splice: Bool
     private let pairFinished: () -> Void
     private var pairs: [UInt64: Pair] = [:]
+    /// Pairs with faults or timers, whose deadlines the loop's wait must honour.
+    private var timed: Set<UInt64> = []
     private var readyList: [UInt64] = []
     private var pool: [Pipe] = []
     private let poolLimit = 32
@@ -105,10 +115,11 @@ final class RelayEngine {
 
     // MARK: Commands
 
-    func add(pair id: UInt64, _ first: RelayEnd, _ second: RelayEnd, resetPropagates: Bool) {
+    func add(pair id: UInt64, _ first: RelayEnd, _ second: RelayEnd, resetPropagates: Bool, faults: RelayFaults = RelayFaults()) {
         let pair = Pair(id: id, first, second, resetPropagates: resetPropagates)
         if !splice { for index in 0..<2 { pair.flows[index].spliceRefused = true } }
         pairs[id] = pair
+        apply(faults, to: pair)
         for side in 0..<2 {
             var event = epoll_event()
             event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
@@ -132,11 +143,13 @@ final class RelayEngine {
     /// back as the bytes bound for each side. Observers hear the last counts, never a close.
     func detach(pair id: UInt64) -> DetachedPair? {
         guard let pair = pairs.removeValue(forKey: id) else { return nil }
+        timed.remove(id)
         pairFinished()
         report(pair)
         var bound: [[UInt8]] = [[], []]
         for flow in pair.flows {
             var bytes = flow.hasPending ? Array(flow.pending[flow.pendingOffset...]) : []
+            if let shaper = flow.shaper { bytes += shaper.takeAll() }
             if let pipe = flow.pipe {
                 var left = flow.inPipe
                 var chunk = [UInt8](repeating: 0, count: 65536)
@@ -157,6 +170,114 @@ final class RelayEngine {
             outputEnded: [pair.flows[1].done, pair.flows[0].done],
             endsWhenInputEnds: pair.ends.map(\.endsWhenInputEnds),
             resetPropagates: pair.resetPropagates)
+    }
+
+    /// Sets the faults of a pair: each direction's shaping (an empty list takes it back to the
+    /// splice path, bytes still queued first) and the timers to add.
+    func setFaults(pair id: UInt64, _ faults: RelayFaults) {
+        guard let pair = pairs[id] else { return }
+        apply(faults, to: pair)
+        schedule(pair)
+    }
+
+    private func apply(_ faults: RelayFaults, to pair: Pair) {
+        let now = monotonicNanoseconds()
+        for index in 0..<2 {
+            guard let shapes = faults.shaping[index] else { continue }
+            var flow = pair.flows[index]
+            if shapes.isEmpty {
+                // Back to the splice path: what was queued goes first, as pending bytes.
+                if let shaper = flow.shaper {
+                    let left = flow.hasPending ? Array(flow.pending[flow.pendingOffset...]) : []
+                    flow.pending = left + shaper.takeAll()
+                    flow.pendingOffset = 0
+                }
+                flow.shaper = nil
+            } else {
+                let shaper = Shaper(shapes, now: now)
+                // What was in flight already (user-space bytes, the pipe's) goes first, unshaped in time.
+                var inFlight = flow.shaper?.takeAll() ?? []
+                if flow.hasPending { inFlight = Array(flow.pending[flow.pendingOffset...]) + inFlight }
+                flow.pending = []
+                flow.pendingOffset = 0
+                if let pipe = flow.pipe {
+                    inFlight += drain(pipe, count: flow.inPipe)
+                    flow.pipe = nil
+                    flow.inPipe = 0
+                }
+                shaper.enqueueFirst(inFlight, now: now)
+                flow.shaper = shaper
+            }
+            pair.flows[index] = flow
+        }
+        for timer in faults.timers {
+            pair.timers.append((now + UInt64(max(0, timer.milliseconds)) * 1_000_000, timer))
+            pair.timers.sort { $0.due < $1.due }
+        }
+        if !faults.removingTimers.isEmpty { pair.timers.removeAll { faults.removingTimers.contains($0.timer.fault) } }
+        if pair.timers.isEmpty && pair.flows.allSatisfy({ $0.shaper == nil }) && pair.closingUntil == nil {
+            timed.remove(pair.id)
+        } else {
+            timed.insert(pair.id)
+        }
+    }
+
+    /// Reads what a pipe holds (`count` bytes) and returns the pipe to the pool.
+    private func drain(_ pipe: Pipe, count: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var left = count
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while left > 0 {
+            let got = chunk.withUnsafeMutableBytes { Glibc.read(pipe.read, $0.baseAddress, min($0.count, left)) }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { break }
+            bytes += chunk[0..<got]
+            left -= got
+        }
+        if left == 0 { release(pipe) } else { Glibc.close(pipe.read); Glibc.close(pipe.write) }
+        return bytes
+    }
+
+    // MARK: Timers
+
+    /// The soonest time something waits for: a delayed chunk, a rate, a pair's timer, a closing.
+    func nextDeadline() -> UInt64? {
+        var soonest: UInt64?
+        for id in timed {
+            guard let pair = pairs[id] else { continue }
+            for candidate in [pair.timers.first?.due, pair.closingUntil, pair.flows[0].shaper?.wakeAt, pair.flows[1].shaper?.wakeAt] {
+                if let candidate, candidate < (soonest ?? .max) { soonest = candidate }
+            }
+        }
+        return soonest
+    }
+
+    /// Runs what is due: pairs' timers close them, waiting directions go again.
+    func fireTimers() {
+        let now = monotonicNanoseconds()
+        for id in Array(timed) {
+            guard let pair = pairs[id] else {
+                timed.remove(id)
+                continue
+            }
+            if let closing = pair.closingUntil, closing <= now {
+                finish(pair, first: 0, firstReset: false, otherReset: false)
+                continue
+            }
+            if let (due, timer) = pair.timers.first, due <= now {
+                pair.timers.removeFirst()
+                let detail = timer.reset ? "reset" : "closed after \(timer.milliseconds) ms"
+                for end in pair.ends { end.observer?.faultActed(fault: timer.fault, detail: detail) }
+                finish(pair, first: 0, firstReset: timer.reset, otherReset: timer.reset)
+                continue
+            }
+            for index in 0..<2 {
+                if let shaper = pair.flows[index].shaper, let wake = shaper.wakeAt, wake <= now {
+                    shaper.wakeAt = nil
+                    schedule(pair)
+                }
+            }
+        }
     }
 
     func descriptor(pair id: UInt64, side: Int) -> CInt? {
@@ -214,6 +335,7 @@ final class RelayEngine {
     }
 
     private func pump(_ pair: Pair) {
+        if pair.closingUntil != nil { return drainClosing(pair) }
         for side in 0..<2 where pair.ends[side].error != 0 {
             let code = pair.ends[side].error
             return fail(pair, side: side, code: code, call: code == EPIPE ? "write" : "read")
@@ -241,6 +363,7 @@ final class RelayEngine {
         var flow = pair.flows[index]
         defer { if pairs[pair.id] != nil { pair.flows[index] = flow } }
         guard !flow.done else { return .idle }
+        if flow.shaper != nil { return moveShaped(pair, flow: &flow) }
         let source = pair.ends[flow.source]
         let destination = pair.ends[flow.destination]
         var moved = 0
@@ -328,6 +451,130 @@ final class RelayEngine {
         return .more
     }
 
+    /// One shaped direction: reads into the shaper's queue (unless it holds), writes what its
+    /// delays, rate, slices and limit allow now, and asks for a wake-up when the next may go.
+    private func moveShaped(_ pair: Pair, flow: inout Flow) -> Outcome {
+        let shaper = flow.shaper!
+        let source = pair.ends[flow.source]
+        let destination = pair.ends[flow.destination]
+        let now = monotonicNanoseconds()
+        if shaper.holds {
+            for shape in shaper.faults(where: { $0 == .hold }) where shaper.firstReport(shape.fault) {
+                report(pair, fault: shape.fault, "holding data")
+            }
+            return .idle
+        }
+        var moved = 0
+        while !flow.stopReading, source.readable, shaper.queuedBytes < shaper.queueLimit, moved < turnBytes {
+            let count = scratch.withUnsafeMutableBytes { Glibc.read(source.descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN { source.readable = false; break }
+                fail(pair, side: flow.source, code: code, call: "read")
+                return .failed
+            }
+            if count == 0 {
+                flow.sourceEnded = true
+                flow.stopReading = true
+                source.observer?.inputEnded()
+                if source.endsWhenInputEnds {
+                    pair.flows[flow.destination].stopReading = true
+                    schedule(pair)
+                }
+                break
+            }
+            source.read += count
+            moved += count
+            if shaper.discards {
+                for shape in shaper.faults(where: { $0 == .blackhole }) where shaper.firstReport(shape.fault) {
+                    report(pair, fault: shape.fault, "passing nothing")
+                }
+                continue
+            }
+            shaper.enqueue(scratch[0..<count], now: now)
+            for shape in shaper.faults(where: { if case .latency = $0 { true } else { false } }) where shaper.firstReport(shape.fault) {
+                if case .latency(let milliseconds, let jitter) = shape.kind {
+                    report(pair, fault: shape.fault, jitter > 0 ? "delayed \(milliseconds) ms ± \(jitter) ms" : "delayed \(milliseconds) ms")
+                }
+            }
+        }
+        writing: while destination.writable {
+            switch shaper.next(now: now) {
+            case .empty:
+                break writing
+            case .wait(let until):
+                shaper.wakeAt = until
+                timed.insert(pair.id)
+                for shape in shaper.faults(where: { if case .bandwidth = $0 { true } else if case .slicer = $0 { true } else { false } })
+                where shaper.firstReport(shape.fault) {
+                    switch shape.kind {
+                    case .bandwidth(let rate): report(pair, fault: shape.fault, "limited to \(rate) bytes/s")
+                    case .slicer(let average, let delay): report(pair, fault: shape.fault, "sliced into writes of about \(average) bytes, \(delay) ms apart")
+                    default: break
+                    }
+                }
+                break writing
+            case .limitReached:
+                for shape in shaper.faults(where: { if case .limit = $0 { true } else { false } }) {
+                    if case .limit(let bytes) = shape.kind, shaper.passed >= bytes { report(pair, fault: shape.fault, "closed after \(bytes) bytes") }
+                }
+                closeGracefully(pair)
+                return .failed
+            case .write(let allowed):
+                let count = shaper.withHead(allowed) { Glibc.write(destination.descriptor, $0.baseAddress, $0.count) }
+                if count < 0 {
+                    let code = errno
+                    if code == EINTR { continue }
+                    if code == EAGAIN { destination.writable = false; break writing }
+                    fail(pair, side: flow.destination, code: code, call: "write")
+                    return .failed
+                }
+                shaper.wrote(count, now: now)
+                destination.written += count
+                moved += count
+            }
+        }
+        if shaper.isEmpty && flow.stopReading { endOutput(pair, flow: &flow) }
+        return moved >= turnBytes ? .more : .idle
+    }
+
+    /// Tells both ends' observers what a fault did.
+    private func report(_ pair: Pair, fault: UInt64, _ detail: String) {
+        for end in pair.ends { end.observer?.faultActed(fault: fault, detail: detail) }
+    }
+
+    /// Closes after a limit without losing what went before it: both write sides are shut at
+    /// once (each peer reads everything sent, then its end), and what still arrives is read and
+    /// thrown away, so that closing finds nothing unread (which would make it a reset), until both
+    /// ends have ended or a second has passed.
+    private func closeGracefully(_ pair: Pair) {
+        report(pair)
+        for end in pair.ends { shutdown(end.descriptor, CInt(SHUT_WR)) }
+        for index in 0..<2 {
+            pair.flows[index].done = true
+            pair.flows[index].stopReading = true
+        }
+        pair.closingUntil = monotonicNanoseconds() + 1_000_000_000
+        timed.insert(pair.id)
+        schedule(pair)
+    }
+
+    private func drainClosing(_ pair: Pair) {
+        var ended = 0
+        for end in pair.ends {
+            while true {
+                let count = scratch.withUnsafeMutableBytes { Glibc.read(end.descriptor, $0.baseAddress, $0.count) }
+                if count > 0 { continue }
+                if count < 0 && errno == EINTR { continue }
+                if count < 0 && errno == EAGAIN { break }
+                ended += 1
+                break
+            }
+        }
+        if ended == 2 { finish(pair, first: 0, firstReset: false, otherReset: false) }
+    }
+
     /// The source ended and everything bound for the destination is written: FIN to it.
     private func endOutput(_ pair: Pair, flow: inout Flow) {
         guard !flow.done else { return }
@@ -360,6 +607,7 @@ final class RelayEngine {
     /// Closes both ends (`first` first) and forgets the pair.
     private func finish(_ pair: Pair, first: Int, firstReset: Bool, otherReset: Bool) {
         guard pairs.removeValue(forKey: pair.id) != nil else { return }
+        timed.remove(pair.id)
         pairFinished()
         report(pair)
         for flow in pair.flows {

@@ -35,11 +35,12 @@ public final class Relay: Sendable {
     /// - Parameter resetPropagates: a reset (or any failure) on one side resets the other (socat,
     ///   forwards and pipes); otherwise the other side gets a plain close (an attached stream).
     @discardableResult
-    public func join(_ first: RelayEnd, _ second: RelayEnd, resetPropagates: Bool) -> RelayLink {
+    ///   - faults: faults that act on the pair from its first byte (contract section 12).
+    public func join(_ first: RelayEnd, _ second: RelayEnd, resetPropagates: Bool, faults: RelayFaults = RelayFaults()) -> RelayLink {
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
         let loop = loops[index % loops.count]
         let pair = loop.allocatePair()
-        loop.submit { $0.add(pair: pair, first, second, resetPropagates: resetPropagates) }
+        loop.submit { $0.add(pair: pair, first, second, resetPropagates: resetPropagates, faults: faults) }
         return RelayLink(loop: loop, pair: pair)
     }
 
@@ -141,8 +142,16 @@ final class RelayLoop: Sendable {
     private func run(_ engine: RelayEngine, wake: CInt) {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         while true {
+            // Faults wait on time: the wait ends at the soonest deadline (rounded up to the millisecond).
+            var timeout: CInt = -1
+            if engine.hasReadyWork {
+                timeout = 0
+            } else if let deadline = engine.nextDeadline() {
+                let now = monotonicNanoseconds()
+                timeout = deadline <= now ? 0 : CInt(min(60_000, (deadline - now + 999_999) / 1_000_000))
+            }
             let count = events.withUnsafeMutableBufferPointer { buffer in
-                epoll_wait(epoll, buffer.baseAddress, CInt(buffer.count), engine.hasReadyWork ? 0 : -1)
+                epoll_wait(epoll, buffer.baseAddress, CInt(buffer.count), timeout)
             }
             if count < 0 {
                 if errno == EINTR { continue }
@@ -163,6 +172,7 @@ final class RelayLoop: Sendable {
                     engine.ready(token: token, events: events[index].events)
                 }
             }
+            engine.fireTimers()
             engine.pumpReady()
             if stopped.withLock({ $0.stopping }) && engine.isEmpty && commands.withLock({ $0.isEmpty }) { return }
         }

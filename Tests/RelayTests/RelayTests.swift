@@ -256,6 +256,7 @@ final class Watcher: RelayObserver {
     func outputEnded() { state.withLock { $0.log.append("outputEnded") } }
     func failed(code: String, message: String) { state.withLock { $0.log.append("failed \(code)") } }
     func closed(hadError: Bool) { state.withLock { $0.log.append("closed \(hadError)") } }
+    func faultActed(fault: UInt64, detail: String) { state.withLock { $0.log.append("fault \(fault): \(detail)") } }
 
     /// Waits (bounded: 10 s) until the relay has closed this end.
     func waitClosed() async throws {
