@@ -67,6 +67,7 @@ public final class Daemon: Sendable {
         ServerMethods(manager: manager).register(in: &table)
         EventMethods(hub: events).register(in: &table)
         HistoryMethods(manager: manager, store: store).register(in: &table)
+        FaultMethods(manager: manager).register(in: &table)
         let replacement = Replacement(manager: manager, clients: clients, writer: writer, logger: logger)
         replacement.register(in: &table)
 

@@ -142,8 +142,13 @@ public struct DetachedPair: Sendable, Equatable {
     public var outputEnded: [Bool]
     public var endsWhenInputEnds: [Bool]
     public var resetPropagates: Bool
+    /// Fault timers still running, with the time each had left.
+    public var timers: [PairTimer]
 
-    public init(descriptors: [CInt], bound: [[UInt8]], outputEnded: [Bool], endsWhenInputEnds: [Bool], resetPropagates: Bool) {
+    public init(
+        descriptors: [CInt], bound: [[UInt8]], outputEnded: [Bool], endsWhenInputEnds: [Bool], resetPropagates: Bool, timers: [PairTimer] = []
+    ) {
+        self.timers = timers
         self.descriptors = descriptors
         self.bound = bound
         self.outputEnded = outputEnded

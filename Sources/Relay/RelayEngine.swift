@@ -119,7 +119,7 @@ final class RelayEngine {
         let pair = Pair(id: id, first, second, resetPropagates: resetPropagates)
         if !splice { for index in 0..<2 { pair.flows[index].spliceRefused = true } }
         pairs[id] = pair
-        apply(faults, to: pair)
+        apply(faults, to: pair, fresh: true)
         for side in 0..<2 {
             var event = epoll_event()
             event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
@@ -165,11 +165,13 @@ final class RelayEngine {
             bound[flow.destination] = bytes
         }
         for end in pair.ends { epoll_ctl(epoll, EPOLL_CTL_DEL, end.descriptor, nil) }
+        let now = monotonicNanoseconds()
         return DetachedPair(
             descriptors: pair.ends.map(\.descriptor), bound: bound,
             outputEnded: [pair.flows[1].done, pair.flows[0].done],
             endsWhenInputEnds: pair.ends.map(\.endsWhenInputEnds),
-            resetPropagates: pair.resetPropagates)
+            resetPropagates: pair.resetPropagates,
+            timers: pair.timers.map { PairTimer(fault: $0.timer.fault, milliseconds: $0.due > now ? Int(($0.due - now) / 1_000_000) : 0, reset: $0.timer.reset) })
     }
 
     /// Sets the faults of a pair: each direction's shaping (an empty list takes it back to the
@@ -180,7 +182,9 @@ final class RelayEngine {
         schedule(pair)
     }
 
-    private func apply(_ faults: RelayFaults, to pair: Pair) {
+    /// - Parameter fresh: the pair is new: its prefixes (bytes received before it was made) are
+    ///   shaped like any others; on a pair already moving, bytes in flight go first.
+    private func apply(_ faults: RelayFaults, to pair: Pair, fresh: Bool = false) {
         let now = monotonicNanoseconds()
         for index in 0..<2 {
             guard let shapes = faults.shaping[index] else { continue }
@@ -205,7 +209,11 @@ final class RelayEngine {
                     flow.pipe = nil
                     flow.inPipe = 0
                 }
-                shaper.enqueueFirst(inFlight, now: now)
+                if fresh {
+                    if !inFlight.isEmpty { shaper.enqueue(inFlight[...], now: now) }
+                } else {
+                    shaper.enqueueFirst(inFlight, now: now)
+                }
                 flow.shaper = shaper
             }
             pair.flows[index] = flow

@@ -35,7 +35,7 @@ public struct Shaping: Sendable, Equatable {
 }
 
 /// A fault that acts on a whole pair at a time: it closes, reset or not, after a delay.
-public struct PairTimer: Sendable, Equatable {
+public struct PairTimer: Sendable, Equatable, Codable {
     public var fault: UInt64
     public var milliseconds: Int
     /// RST to both sides (`reset`), or a plain close (`timeout`).
@@ -142,6 +142,8 @@ final class Shaper {
         }
         let due = max(now + UInt64(delay), lastDue)
         lastDue = due
+        // Time spent with nothing to send lends no bytes: the rate counts from now.
+        if queuedBytes == 0 && rateClock < due { rateClock = due }
         queue.append(Chunk(bytes: Array(bytes), due: due))
         queuedBytes += bytes.count
     }

@@ -303,6 +303,46 @@ import Glibc
         }
     }
 
+    @Test func faultsGoOverWithTheConnectionsTheyActOn() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let socket = folder.path + "/netd.sock"
+        let database = folder.path + "/h.sqlite3"
+        let old = try await startNetdProcess(socket: socket, database: database, folder: folder.path)
+        let target = try Sockets.listenTCP()
+        defer { target.close() }
+        let rpc = try BlockingRPC(socket)
+        let front = try await rpc.listenTCP(#","forward":{"host":"127.0.0.1","port":\#(target.port)}"#)
+        async let accepted = target.accept()
+        let client = try await blocking { try Sockets.connectTCP(front.port) }
+        let far = try await accepted
+        defer { close(client); close(far) }
+        let added = try await rpc.call("fault.add", #"{"target":\#(front.id),"type":"latency","ms":100,"direction":"upstream","seed":99}"#)
+        let fault = try #require(added["result"]?["fault"], "\(added)")
+        rpc.close()
+
+        let new = try ChildProcess(try Binaries.path("netd"), ["--socket", socket, "--db", database, "--replace"], folder: folder.path)
+        #expect(try await old.wait().status == 0)
+        let after = try BlockingRPC(socket)
+        defer { after.close() }
+        let listed = try await after.call("fault.list", "{}")["result"]?["faults"]?.arrayValue ?? []
+        #expect(listed.count == 1 && listed.first?["id"] == fault["id"] && listed.first?["seed"] == .integer(99) && listed.first?["hit"] == .integer(1), "\(listed)")
+        // It still delays the connection it acted on.
+        let delay = try await blocking { () -> Double in
+            let start = ContinuousClock.now
+            try Sockets.send(client, [1])
+            _ = try Sockets.read(far, count: 1)
+            let elapsed = ContinuousClock.now - start
+            return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        }
+        #expect(delay >= 100, "\(delay) ms")
+        // New faults take new ids.
+        let next = try await after.call("fault.add", #"{"target":\#(front.id),"type":"blackhole"}"#)
+        #expect((next["result"]?["fault"]?["id"]?.integerValue ?? 0) > (fault["id"]?.integerValue ?? 0), "\(next)")
+        new.signal(SIGTERM)
+        #expect(try await new.wait().status == 0)
+    }
+
     @Test func onlyAnAdminMayReplaceNetd() async throws {
         try await withNetdProcess(["--socket-mode", "0666"]) { socket, netd in
             let folder = try TemporaryFolder()

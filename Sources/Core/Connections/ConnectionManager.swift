@@ -39,6 +39,8 @@ public final class ConnectionManager: Sendable {
     let registry: SocketRegistry
     /// The relay loops that carry attached, piped and forwarded sockets.
     let relay: Relay
+    /// The faults users added (contract section 12), and the pairs they act on.
+    let faults = FaultBook()
     /// netd is being replaced (contract section 13): waits end at once, and none begin.
     private let quiescing = Atomic<Bool>(false)
 
@@ -109,6 +111,8 @@ public final class ConnectionManager: Sendable {
         case .peerEnded: ledger.peerEnded(id, owner: owner)
         case .failed(let failure): ledger.failed(id, owner: owner, failure)
         case .idle: ledger.idle(id, owner: owner)
+        case .fault(let fault, let detail):
+            if let type = faults.type(of: fault) { ledger.fault(id, owner: owner, fault: fault, type: type, detail: detail) }
         case .closed(let hadError, let read, let written):
             ledger.closed(id, owner: owner, hadError: hadError, read: read, written: written)
             registry.socketClosed(id, owner: owner, serverID: serverID)

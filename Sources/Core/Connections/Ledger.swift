@@ -117,6 +117,14 @@ final class Ledger: Sendable {
         history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "detach", detail: nil)))
     }
 
+    /// A fault acted on the socket's connection (contract section 12): `fault`.
+    func fault(_ id: Int64, owner: Owner, fault: Int64, type: FaultType, detail: String) {
+        let now = Self.now()
+        let fields: [String: JSONValue] = ["fault": .integer(fault), "type": .string(type.rawValue), "detail": .string(detail)]
+        events.publish(type: "fault", id: id, owner: owner, at: now, fields: fields)
+        history.enqueue(.event(EventRecord(connectionID: id, at: now, type: "fault", detail: Self.json(fields))))
+    }
+
     /// A persisted listen was made again at start (kept as row `row`): `restored` on the new server.
     func restored(_ id: Int64, owner: Owner, from row: Int64) {
         let now = Self.now()

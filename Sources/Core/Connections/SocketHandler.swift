@@ -15,6 +15,8 @@ enum SocketSignal: Sendable {
     case failed(SocketFailure)
     case idle
     case closed(hadError: Bool, bytesRead: Int64, bytesWritten: Int64)
+    /// A fault acted on the socket's pair (from a relay).
+    case fault(id: Int64, detail: String)
 }
 
 /// The data path of one socket: keeps what the peer sent until a client reads it, stops reading

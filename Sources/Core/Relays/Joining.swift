@@ -21,7 +21,10 @@ extension ConnectionManager {
     /// side resets the other.
     ///
     /// - Throws: -32003 when either is closed or relayed already; neither changes then.
-    func join(_ first: ManagedSocket, _ second: ManagedSocket) async throws(NetdError) {
+    ///
+    /// - Parameter forward: the forwarding server whose connection this is: its faults are drawn
+    ///   for the pair just before it is made, and act from its first byte.
+    func join(_ first: ManagedSocket, _ second: ManagedSocket, forward: ManagedServer? = nil) async throws(NetdError) {
         try first.claimRelay(.piped)
         do {
             try second.claimRelay(.piped)
@@ -48,14 +51,18 @@ extension ConnectionManager {
             observer(for: first).closed(hadError: false)
             throw error
         }
+        let (acting, met) = forward.map(faultsForNewPair) ?? ([], [])
         let link = relay.join(
             RelayEnd(descriptor: releasedFirst.descriptor, prefix: releasedSecond.unread, outputEnded: releasedFirst.outputEnded, observer: observer(for: first)),
             RelayEnd(descriptor: releasedSecond.descriptor, prefix: releasedFirst.unread, outputEnded: releasedSecond.outputEnded, observer: observer(for: second)),
-            resetPropagates: true)
+            resetPropagates: true,
+            faults: FaultBook.relayFaults(acting, flows: [0, 1], timers: acting.compactMap(\.fault.timer)))
+        faults.note(acting, met: met, on: link, sockets: [first.id, second.id])
         first.joined(link, side: 0)
         second.joined(link, side: 1)
         first.setPeer(second.id)
         second.setPeer(first.id)
+        if let forward { await catchUp(link, server: forward, sockets: [first.id, second.id]) }
         await ledger.committed(max(ledger.piped(first.id, peer: second.id, owner: first.owner), ledger.piped(second.id, peer: first.id, owner: second.owner)))
     }
 
@@ -70,6 +77,11 @@ extension ConnectionManager {
     /// join the two. A target that cannot be reached leaves its failed connect on record, and
     /// the accepted connection is reset.
     func forward(_ accepted: ManagedSocket, to target: ForwardTarget, server: ManagedServer) async {
+        if let refusal = refusal(on: server) {
+            ledger.fault(accepted.id, owner: accepted.owner, fault: refusal.id, type: .refuse, detail: "refused")
+            await accepted.close(reset: true)
+            return
+        }
         let params = SocketConnectMethod.Params(
             port: target.port, host: target.path == nil ? (target.host ?? "localhost") : nil, family: target.family,
             path: target.path, noDelay: server.options.noDelay ? true : nil, allowHalfOpen: true, label: server.label)
@@ -82,7 +94,7 @@ extension ConnectionManager {
             return
         }
         do {
-            try await join(accepted, outgoing)
+            try await join(accepted, outgoing, forward: server)
         } catch {
             // One side closed before the pair could be joined: the other goes too.
             await accepted.close(reset: true)

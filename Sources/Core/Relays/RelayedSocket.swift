@@ -61,6 +61,10 @@ final class RelayedSocket: RelayObserver {
         if first { signal(.failed(failure)) }
     }
 
+    func faultActed(fault: UInt64, detail: String) {
+        signal(.fault(id: Int64(bitPattern: fault), detail: detail))
+    }
+
     func closed(hadError: Bool) {
         detached?()
         let (bytesRead, bytesWritten) = shared.withLock { state in

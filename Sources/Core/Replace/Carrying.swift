@@ -93,7 +93,9 @@ extension ConnectionManager {
                 sockets: [sides[0]?.id, sides[1]?.id], client: nil,
                 bound: detached.bound.map { Data($0).base64EncodedString() },
                 outputEnded: detached.outputEnded, endsWhenInputEnds: detached.endsWhenInputEnds,
-                resetPropagates: detached.resetPropagates)
+                resetPropagates: detached.resetPropagates,
+                faults: faults.faults(on: link).map { CarriedFaultUse(fault: $0.fault.id, ordinal: $0.ordinal) },
+                timers: detached.timers)
             for side in 0..<2 {
                 let index = carried.add(detached.descriptors[side])
                 if let socket = sides[side] {
@@ -185,6 +187,8 @@ extension ConnectionManager {
     /// - Important: ``checkAdoptable(_:descriptors:)`` first. The descriptors are this netd's from here.
     func adopt(_ handover: Handover, descriptors: [CInt]) async throws(NetdError) {
         store.continueAllocation(after: handover.nextID - 1)
+        for info in handover.faults { faults.add(Fault(info)) }
+        faults.continueIDs(from: handover.nextFaultID)
         var servers: [Int64: (ManagedServer, CarriedServer)] = [:]
         for carried in handover.servers {
             let server = ManagedServer(
@@ -257,7 +261,12 @@ extension ConnectionManager {
             }
             ends.append(end)
         }
-        let link = relay.join(ends[0], ends[1], resetPropagates: pair.resetPropagates)
+        let acting = pair.faults.compactMap { use in faults.fault(use.fault).map { (fault: $0, ordinal: use.ordinal) } }
+        let link = relay.join(
+            ends[0], ends[1], resetPropagates: pair.resetPropagates,
+            faults: FaultBook.relayFaults(acting, flows: acting.isEmpty ? [] : [0, 1], timers: pair.timers))
+        let ids = pair.sockets.map { $0 ?? 0 }
+        faults.note(acting, met: Set(acting.map(\.fault.id)), on: link, sockets: ids)
         for side in 0..<2 {
             if let id = pair.sockets[side] { sockets[id]?.joined(link, side: side) }
         }

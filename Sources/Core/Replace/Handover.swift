@@ -1,5 +1,6 @@
 import Foundation
 import NetdProtocol
+import NetdRelay
 
 /// Everything one netd hands to the next (`netd --replace`, contract section 13), as one JSON
 /// document sent on the private socket ahead of the descriptors it numbers. Descriptors are
@@ -19,6 +20,9 @@ struct Handover: Codable, Sendable {
     var servers: [CarriedServer]
     var sockets: [CarriedSocket]
     var pairs: [CarriedPair]
+    /// The faults (contract section 12), with their draws so far, and the next fault id.
+    var faults: [FaultInfo] = []
+    var nextFaultID: Int64 = 1
     /// How many descriptors follow the document.
     var descriptors: Int
 }
@@ -86,6 +90,17 @@ struct CarriedPair: Codable, Sendable {
     var outputEnded: [Bool]
     var endsWhenInputEnds: [Bool]
     var resetPropagates: Bool
+    /// The faults acting on the pair, each with the connection number it drew.
+    var faults: [CarriedFaultUse] = []
+    /// Fault timers still running, with the time each had left.
+    var timers: [PairTimer] = []
 
     var isAttached: Bool { sockets.contains(nil) }
+}
+
+/// A fault acting on a carried pair: which, and the connection number it drew (its jitter and
+/// slice sizes come from it).
+struct CarriedFaultUse: Codable, Sendable {
+    var fault: Int64
+    var ordinal: Int
 }

@@ -108,7 +108,8 @@ final class Replacement: Sendable {
         descriptors.append(listener)
         let handover = Handover(
             version: NetdVersion.current, pid: getpid(), nextID: manager.store.nextID, listener: descriptors.count - 1,
-            servers: carried.servers, sockets: carried.sockets, pairs: carried.pairs, descriptors: descriptors.count)
+            servers: carried.servers, sockets: carried.sockets, pairs: carried.pairs,
+            faults: manager.faults.all.map(\.info), nextFaultID: manager.faults.nextID, descriptors: descriptors.count)
         // The new netd updates these records from now on: they must all be in the database first.
         guard await writer.settle(atMost: .seconds(5)) else {
             Glibc.close(listener)
@@ -160,7 +161,8 @@ final class Replacement: Sendable {
     private func takeBack(_ carried: Carried, into descriptors: [CInt], reason: String) async {
         let handover = Handover(
             version: NetdVersion.current, pid: getpid(), nextID: manager.store.nextID, listener: -1,
-            servers: carried.servers, sockets: carried.sockets, pairs: carried.pairs, descriptors: descriptors.count)
+            servers: carried.servers, sockets: carried.sockets, pairs: carried.pairs,
+            faults: manager.faults.all.map(\.info), nextFaultID: manager.faults.nextID, descriptors: descriptors.count)
         do {
             try await manager.adopt(handover, descriptors: descriptors)
         } catch {
