@@ -63,6 +63,9 @@ struct NetdBench: AsyncParsableCommand {
         if chosen.contains("workers") {
             measurements += try await WorkersScenario.run(smoke: smoke)
         }
+        if chosen.contains("faults") {
+            measurements += try await FaultsScenario.run(smoke: smoke)
+        }
         if chosen.contains("replace") {
             measurements += try await ReplaceScenario.run(smoke: smoke)
         }
@@ -85,7 +88,7 @@ struct NetdBench: AsyncParsableCommand {
         }
     }
 
-    static let scenarios = ["rpc-ping", "rpc-methods", "data-path", "stream", "relay", "workers", "replace", "connect-churn", "hold-10k", "history-query", "cli-start"]
+    static let scenarios = ["rpc-ping", "rpc-methods", "data-path", "stream", "relay", "workers", "faults", "replace", "connect-churn", "hold-10k", "history-query", "cli-start"]
 
     private func report(_ measurements: [Measurement]) -> String {
         var lines = ["scenario        measurement              figures"]

@@ -19,6 +19,8 @@ final class ThreadServer: Sendable {
         case echo
         /// Accepts and holds the connection, reading nothing.
         case hold
+        /// Answers one HTTP/1.0 request for `/N` with N bytes (at most `bytes`), then closes.
+        case http(bytes: Int)
     }
 
     let listener: Sockets.Listener
@@ -76,6 +78,22 @@ final class ThreadServer: Sendable {
             }
         case .hold:
             break
+        case .http(let most):
+            var request: [UInt8] = []
+            while !request.suffix(4).elementsEqual(Array("\r\n\r\n".utf8)) && request.count < 8192 {
+                let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if got <= 0 { break }
+                request += buffer[0..<got]
+            }
+            let path = String(decoding: request, as: UTF8.self).split(separator: " ").dropFirst().first ?? "/"
+            var left = min(most, Int(path.dropFirst()) ?? most)
+            let header = Array("HTTP/1.0 200 OK\r\nContent-Length: \(left)\r\n\r\n".utf8)
+            _ = header.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, CInt(MSG_NOSIGNAL)) }
+            while left > 0 {
+                let sent = buffer.withUnsafeBytes { send(fd, $0.baseAddress, min(count, left), CInt(MSG_NOSIGNAL)) }
+                if sent <= 0 { if sent < 0 && errno == EINTR { continue }; break }
+                left -= sent
+            }
         }
         shutdown(fd, CInt(SHUT_RDWR))
     }
