@@ -220,6 +220,50 @@ import Glibc
         }
     }
 
+    @Test func slicerAndBlackholeOnAForward() async throws {
+        try await withRunningDaemon { netd in
+            let target = try Sockets.listenTCP()
+            defer { target.close() }
+            let rpc = try BlockingRPC(netd.socketPath)
+            defer { rpc.close() }
+            let front = try await Self.forward(rpc, to: target)
+            let sliced = try await rpc.call("fault.add", #"{"target":\#(front.id),"type":"slicer","averageBytes":16,"delayMs":4,"direction":"downstream"}"#)
+            let slicerID = try #require(sliced["result"]?["fault"]?["id"]?.integerValue, "\(sliced)")
+            let (client, far) = try await Self.through(front.port, target: target)
+            defer { close(client); close(far) }
+            // 400 bytes in writes of 8 to 24 bytes, 4 ms apart: 16 writes at least, 60 ms at least.
+            let answer = Sockets.pattern(400, seed: 3)
+            let start = ContinuousClock.now
+            try await blocking { try Sockets.send(far, answer) }
+            let (got, reads) = try await blocking { () -> ([UInt8], Int) in
+                var got: [UInt8] = []
+                var reads = 0
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while got.count < answer.count {
+                    let count = buffer.withUnsafeMutableBytes { read(client, $0.baseAddress, $0.count) }
+                    guard count > 0 else { break }
+                    got += buffer[0..<count]
+                    reads += 1
+                }
+                return (got, reads)
+            }
+            #expect(Sockets.same(got, answer) && reads >= 2 && Self.milliseconds(since: start) >= 60, "\(got.count) bytes in \(reads) reads")
+            #expect(try await rpc.call("fault.remove", #"{"id":\#(slicerID)}"#)["result"] != nil)
+
+            // A blackhole upstream: what the client sends vanishes, and it never blocks.
+            #expect(try await rpc.call("fault.add", #"{"target":\#(front.id),"type":"blackhole","direction":"upstream"}"#)["result"] != nil)
+            var limit = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            try await blocking { try Sockets.send(client, Sockets.pattern(8 << 20, seed: 4)) }
+            Sockets.setNonBlocking(far)
+            var byte: UInt8 = 0
+            #expect(read(far, &byte, 1) == -1 && errno == EAGAIN, "nothing reached the target")
+            let ids = try await Self.accepted(rpc, server: front.id)
+            let details = await Self.faultEvents(rpc, ids[0]).compactMap { $0["detail"]?["detail"]?.stringValue }
+            #expect(details.contains("sliced into writes of about 16 bytes, 4 ms apart") && details.contains("passing nothing"), "\(details)")
+        }
+    }
+
     @Test func faultsRefuseWhatTheyCannotActOn() async throws {
         try await withRunningDaemon { netd in
             let target = try Sockets.listenTCP()
