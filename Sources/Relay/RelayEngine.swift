@@ -150,18 +150,7 @@ final class RelayEngine {
         for flow in pair.flows {
             var bytes = flow.hasPending ? Array(flow.pending[flow.pendingOffset...]) : []
             if let shaper = flow.shaper { bytes += shaper.takeAll() }
-            if let pipe = flow.pipe {
-                var left = flow.inPipe
-                var chunk = [UInt8](repeating: 0, count: 65536)
-                while left > 0 {
-                    let count = chunk.withUnsafeMutableBytes { Glibc.read(pipe.read, $0.baseAddress, min($0.count, left)) }
-                    if count < 0 && errno == EINTR { continue }
-                    guard count > 0 else { break }
-                    bytes += chunk[0..<count]
-                    left -= count
-                }
-                if left == 0 { release(pipe) } else { Glibc.close(pipe.read); Glibc.close(pipe.write) }
-            }
+            if let pipe = flow.pipe { bytes += drain(pipe, count: flow.inPipe) }
             bound[flow.destination] = bytes
         }
         for end in pair.ends { epoll_ctl(epoll, EPOLL_CTL_DEL, end.descriptor, nil) }
@@ -441,22 +430,27 @@ final class RelayEngine {
                 return .failed
             }
             if count == 0 {
-                flow.sourceEnded = true
-                flow.stopReading = true
-                source.observer?.inputEnded()
-                if source.endsWhenInputEnds {
-                    // Node without allowHalfOpen: the source's own write side ends after what is
-                    // already bound for it; nothing more is read from the other side.
-                    let other = 1 - index
-                    pair.flows[other].stopReading = true
-                    schedule(pair)
-                }
+                sourceEnded(pair, flow: &flow)
                 continue
             }
             source.read += count
             moved += count
         }
         return .more
+    }
+
+    /// The source ended (EOF was read): this direction reads no more. Node without allowHalfOpen:
+    /// the source's own write side ends after what is already bound for it, so nothing more is
+    /// read from the other side either.
+    private func sourceEnded(_ pair: Pair, flow: inout Flow) {
+        flow.sourceEnded = true
+        flow.stopReading = true
+        let source = pair.ends[flow.source]
+        source.observer?.inputEnded()
+        if source.endsWhenInputEnds {
+            pair.flows[flow.destination].stopReading = true
+            schedule(pair)
+        }
     }
 
     /// One shaped direction: reads into the shaper's queue (unless it holds), writes what its
@@ -483,13 +477,7 @@ final class RelayEngine {
                 return .failed
             }
             if count == 0 {
-                flow.sourceEnded = true
-                flow.stopReading = true
-                source.observer?.inputEnded()
-                if source.endsWhenInputEnds {
-                    pair.flows[flow.destination].stopReading = true
-                    schedule(pair)
-                }
+                sourceEnded(pair, flow: &flow)
                 break
             }
             source.read += count

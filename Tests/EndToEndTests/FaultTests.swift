@@ -16,6 +16,17 @@ import Glibc
         try await rpc.listenTCP(#","forward":{"host":"127.0.0.1","port":\#(target.port)}"#)
     }
 
+    /// A netd, an RPC connection to it, a target the test listens on, and a forward to it.
+    private static func withForward(_ body: (BlockingRPC, Sockets.Listener, (id: Int64, port: Int)) async throws -> Void) async throws {
+        try await withRunningDaemon { netd in
+            let target = try Sockets.listenTCP()
+            defer { target.close() }
+            let rpc = try BlockingRPC(netd.socketPath)
+            defer { rpc.close() }
+            try await body(rpc, target, try await forward(rpc, to: target))
+        }
+    }
+
     /// One connection through the forward: the client's end, and the target's end.
     private static func through(_ port: Int, target: Sockets.Listener) async throws -> (client: CInt, far: CInt) {
         async let accepted = target.accept()
@@ -43,12 +54,7 @@ import Glibc
     }
 
     @Test func latencyOnAForwardDelaysTheWayAskedAndIsOnRecord() async throws {
-        try await withRunningDaemon { netd in
-            let target = try Sockets.listenTCP()
-            defer { target.close() }
-            let rpc = try BlockingRPC(netd.socketPath)
-            defer { rpc.close() }
-            let front = try await Self.forward(rpc, to: target)
+        try await Self.withForward { rpc, target, front in
             // An open connection is slowed too: the fault acts on connections now and later.
             let (early, earlyFar) = try await Self.through(front.port, target: target)
             defer { close(early); close(earlyFar) }
@@ -98,12 +104,7 @@ import Glibc
     }
 
     @Test func limitPassesExactlyThatManyBytesOnEveryConnection() async throws {
-        try await withRunningDaemon { netd in
-            let target = try Sockets.listenTCP()
-            defer { target.close() }
-            let rpc = try BlockingRPC(netd.socketPath)
-            defer { rpc.close() }
-            let front = try await Self.forward(rpc, to: target)
+        try await Self.withForward { rpc, target, front in
             let added = try await rpc.call("fault.add", #"{"target":\#(front.id),"type":"limit","bytes":1000,"direction":"downstream"}"#)
             let faultID = try #require(added["result"]?["fault"]?["id"]?.integerValue, "\(added)")
             for round in 0..<2 {
@@ -125,12 +126,7 @@ import Glibc
     }
 
     @Test func probabilityDrawsFromTheSeedSoARunReplays() async throws {
-        try await withRunningDaemon { netd in
-            let target = try Sockets.listenTCP()
-            defer { target.close() }
-            let rpc = try BlockingRPC(netd.socketPath)
-            defer { rpc.close() }
-            let front = try await Self.forward(rpc, to: target)
+        try await Self.withForward { rpc, target, front in
             // Which of 16 connections a reset hits, twice with the same seed.
             var runs: [[Bool]] = []
             for _ in 0..<2 {
@@ -158,12 +154,7 @@ import Glibc
     }
 
     @Test func refuseResetsNewConnectionsBeforeTheTargetSeesThem() async throws {
-        try await withRunningDaemon { netd in
-            let target = try Sockets.listenTCP()
-            defer { target.close() }
-            let rpc = try BlockingRPC(netd.socketPath)
-            defer { rpc.close() }
-            let front = try await Self.forward(rpc, to: target)
+        try await Self.withForward { rpc, target, front in
             let added = try await rpc.call("fault.add", #"{"target":\#(front.id),"type":"refuse"}"#)
             #expect(added["result"]?["fault"]?["type"] == .string("refuse"), "\(added)")
             let client = try await blocking { try Sockets.connectTCP(front.port) }
@@ -221,12 +212,7 @@ import Glibc
     }
 
     @Test func slicerAndBlackholeOnAForward() async throws {
-        try await withRunningDaemon { netd in
-            let target = try Sockets.listenTCP()
-            defer { target.close() }
-            let rpc = try BlockingRPC(netd.socketPath)
-            defer { rpc.close() }
-            let front = try await Self.forward(rpc, to: target)
+        try await Self.withForward { rpc, target, front in
             let sliced = try await rpc.call("fault.add", #"{"target":\#(front.id),"type":"slicer","averageBytes":16,"delayMs":4,"direction":"downstream"}"#)
             let slicerID = try #require(sliced["result"]?["fault"]?["id"]?.integerValue, "\(sliced)")
             let (client, far) = try await Self.through(front.port, target: target)
