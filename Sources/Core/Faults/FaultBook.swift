@@ -174,6 +174,8 @@ final class FaultBook: Sendable {
 
     /// Notes faults that act on a pair as it is made (drawn already, or carried over by a replace).
     func note(_ acting: [(fault: Fault, ordinal: Int)], met: Set<Int64>, on link: RelayLink, sockets: [Int64]) {
+        // A pair no fault has met needs no entry: most pairs never meet one.
+        guard !acting.isEmpty || !met.isEmpty else { return }
         state.withLock { state in
             var pair = state.pairs[link] ?? Pair(sockets: sockets)
             pair.faults += acting
