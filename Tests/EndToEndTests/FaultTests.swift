@@ -92,11 +92,16 @@ import Glibc
 
             // Removed, it stops acting at once.
             #expect(try await rpc.call("fault.remove", #"{"id":\#(fault["id"]?.integerValue ?? 0)}"#)["result"]?["fault"]?["id"] == fault["id"])
+            // The fastest of three round trips, so that one stall of a busy machine does not count.
             let fast = try await blocking { () -> Double in
-                let start = ContinuousClock.now
-                try Sockets.send(late, [9])
-                _ = try Sockets.read(lateFar, count: 1)
-                return Self.milliseconds(since: start)
+                var fastest = Double.infinity
+                for _ in 0..<3 {
+                    let start = ContinuousClock.now
+                    try Sockets.send(late, [9])
+                    _ = try Sockets.read(lateFar, count: 1)
+                    fastest = min(fastest, Self.milliseconds(since: start))
+                }
+                return fastest
             }
             #expect(fast < 300, "no longer delayed 300 ms after fault.remove: \(fast) ms")
             #expect(try await rpc.call("fault.list", "{}")["result"]?["faults"]?.arrayValue?.isEmpty == true)

@@ -107,7 +107,7 @@ import Glibc
         let received = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
             for (index, flow) in flows.enumerated() {
                 group.addTask {
-                    try await Self.pacedSend(flow.from, flow.bytes, pause: .milliseconds(30))
+                    try await Self.pacedSend(flow.from, flow.bytes, pause: .milliseconds(40))
                     seen.state.withLock { $0.lastSent.append(.now) }
                     return (-1, [])
                 }
