@@ -23,6 +23,8 @@ public struct NetdConfiguration: Sendable {
     /// `netd --replace`: take over from a netd running on the socket (contract section 13);
     /// with none running, start as usual.
     public var replace = false
+    /// Who besides root and netd's own user may use netd, and who else is an admin.
+    public var access = AccessPolicy()
 
     public init(socketPath: String, databasePath: String) {
         self.socketPath = socketPath

@@ -18,6 +18,15 @@ struct Netd: AsyncParsableCommand {
     @Flag(help: "Take over from the netd running on the socket: every connection, server, forward, pipe and stream goes on here without a drop, then it exits. With none running, start as usual.")
     var replace = false
 
+    @Option(help: ArgumentHelp("Also admit this user (a name or a number; repeatable). Root and netd's own user are always admitted; others are refused as they connect.", valueName: "user"))
+    var allowUid: [String] = []
+
+    @Option(help: ArgumentHelp("Also admit the members of this group (a name or a number; repeatable).", valueName: "group"))
+    var allowGroup: [String] = []
+
+    @Option(help: ArgumentHelp("Make the members of this group admins, who see and touch every user's sockets and history (repeatable).", valueName: "group"))
+    var adminGroup: [String] = []
+
     @Option(help: "Permissions of the socket file, in octal.")
     var socketMode: String = "0600"
 
@@ -83,6 +92,8 @@ struct Netd: AsyncParsableCommand {
             throw ValidationError("--retain must be a duration of at least a second, such as 30d, 12h or 90m")
         }
         guard maxHistoryQueue >= 1000 else { throw ValidationError("--max-history-queue must be at least 1000") }
+        if let unknown = allowUid.first(where: { AccessPolicy.uid($0) == nil }) { throw ValidationError("--allow-uid \(unknown): no such user") }
+        if let unknown = (allowGroup + adminGroup).first(where: { AccessPolicy.gid($0) == nil }) { throw ValidationError("no such group: \(unknown)") }
     }
 
     private var parsedSocketMode: UInt32? {
@@ -116,6 +127,9 @@ struct Netd: AsyncParsableCommand {
         configuration.retain = retain.flatMap(DurationText.milliseconds).map { .milliseconds($0) }
         configuration.historyQueueLimit = maxHistoryQueue
         configuration.replace = replace
+        configuration.access = AccessPolicy(
+            allowedUIDs: Set(allowUid.compactMap(AccessPolicy.uid)), allowedGroups: Set(allowGroup.compactMap(AccessPolicy.gid)),
+            adminGroups: Set(adminGroup.compactMap(AccessPolicy.gid)))
         // A file size limit (or a full disk) must fail history writes, which netd reports and
         // retries, not kill netd with SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)

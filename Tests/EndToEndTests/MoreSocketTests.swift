@@ -71,7 +71,7 @@ struct MoreSocketTests {
     @Test func anotherUserSeesNothingOfYours() async throws {
         let peer = try await Peer.start(.echo)
         defer { Task { await peer.close() } }
-        try await withRunningDaemon(configure: { $0.socketMode = 0o666 }) { netd in
+        try await withRunningDaemon(configure: { $0.socketMode = 0o666; $0.access.allowedUIDs = [65534] }) { netd in
             chmod(netd.folder.path, 0o755)
             let mine = try await netd.withClient { client in
                 try await client.call(SocketConnectMethod.self, .init(port: peer.port, host: "127.0.0.1", label: "root's")).id

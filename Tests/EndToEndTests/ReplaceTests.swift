@@ -344,7 +344,7 @@ import Glibc
     }
 
     @Test func onlyAnAdminMayReplaceNetd() async throws {
-        try await withNetdProcess(["--socket-mode", "0666"]) { socket, netd in
+        try await withNetdProcess(["--socket-mode", "0666", "--allow-uid", "nobody"]) { socket, netd in
             let folder = try TemporaryFolder()
             defer { folder.remove() }
             // Another user, as setpriv makes one, asks netd to hand everything over.

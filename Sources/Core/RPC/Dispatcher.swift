@@ -21,8 +21,11 @@ public struct RequestContext: Sendable {
     /// Set for a call whose answer carries a descriptor (contract section 11).
     var descriptorSlot: DescriptorSlot?
 
-    /// Root and netd's own user see and touch everything (contract section 3).
-    public var isAdmin: Bool { peer.uid == 0 || peer.uid == getuid() }
+    /// A member of an `--admin-group`: an admin as root and netd's own user are.
+    public var inAdminGroup = false
+
+    /// Root, netd's own user and `--admin-group` members see and touch everything (contract section 3).
+    public var isAdmin: Bool { inAdminGroup || peer.uid == 0 || peer.uid == getuid() }
 }
 
 /// What a handler gives back: its answer now, a future that the event loop completes (a write

@@ -21,6 +21,7 @@ public final class RPCServer: Service, Sendable {
     private let listener: NIOAsyncChannel<ClientChannel, Never>
     private let socketFile: SocketFile
     private let clients: ClientTable
+    private let access: AccessPolicy
     private let logger: Logger
     /// Told when an RPC connection ends, so that what it subscribed to ends with it.
     private let onDisconnect: @Sendable (Int) -> Void
@@ -72,13 +73,14 @@ public final class RPCServer: Service, Sendable {
             throw error
         }
         return RPCServer(
-            listener: listener, socketFile: socketFile, clients: clients, onDisconnect: onDisconnect, logger: logger)
+            listener: listener, socketFile: socketFile, clients: clients, access: configuration.access, onDisconnect: onDisconnect, logger: logger)
     }
 
     private init(
-        listener: NIOAsyncChannel<ClientChannel, Never>, socketFile: SocketFile, clients: ClientTable,
+        listener: NIOAsyncChannel<ClientChannel, Never>, socketFile: SocketFile, clients: ClientTable, access: AccessPolicy,
         onDisconnect: @escaping @Sendable (Int) -> Void, logger: Logger
     ) {
+        self.access = access
         self.onDisconnect = onDisconnect
         self.listener = listener
         self.socketFile = socketFile
@@ -140,6 +142,12 @@ public final class RPCServer: Service, Sendable {
             try? await client.close()
             return
         }
+        let groups = await PeerCredentials.groups(of: client, primary: peer.gid)
+        let decision = access.decide(uid: peer.uid, groups: groups)
+        guard decision != .refused else {
+            await refuse(client, peer: peer)
+            return
+        }
         let connectionID: Int
         switch clients.admit(client) {
         case .admitted(let id):
@@ -168,6 +176,7 @@ public final class RPCServer: Service, Sendable {
                 return (NIOLoopBound(handler, eventLoop: loop), handler.outbox)
             }.get()
             var context = RequestContext(peer: peer, connectionID: connectionID, logger: logger)
+            context.inAdminGroup = decision == .admin
             context.eventLoop = loop
             context.notify = { line in try await outbox.send(line) }
             let admitted = context
@@ -178,6 +187,16 @@ public final class RPCServer: Service, Sendable {
             try? await client.close()
         }
         logger.debug("client disconnected")
+    }
+
+    /// One error line for a caller who may not use netd at all, a log line, and the close.
+    private func refuse(_ client: ClientChannel, peer: PeerCredentials) async {
+        logger.warning("refusing an RPC client: not allowed", metadata: ["rpc.client.pid": "\(peer.pid)", "rpc.client.uid": "\(peer.uid)"])
+        let error = Dispatcher.responseError(.permissionDenied(access.refusal(uid: peer.uid)))
+        if let line = try? ResponseMessage(id: .null, outcome: .error(error)).line() {
+            try? await client.writeAndFlush(ByteBuffer(bytes: line))
+        }
+        try? await client.close()
     }
 
     private func refuseFull(_ client: ClientChannel, peer: PeerCredentials) async {

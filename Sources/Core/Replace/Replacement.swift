@@ -49,7 +49,7 @@ final class Replacement: Sendable {
 
     private func handOver(to name: String, context: RequestContext) async throws(NetdError) -> NetdReplaceMethod.Result {
         guard context.isAdmin else {
-            throw NetdError.permissionDenied("only root and netd's own user (uid \(getuid())) may replace netd")
+            throw NetdError.permissionDenied("only admins (root, netd's own user uid \(getuid()), --admin-group members) may replace netd")
         }
         guard let (server, shutdown) = parts.withLock({ parts -> (RPCServer, @Sendable () async -> Void)? in
             guard !parts.busy, let server = parts.server, let shutdown = parts.shutdown else { return nil }
