@@ -23,6 +23,9 @@ public struct NetdConfiguration: Sendable {
     /// `netd --replace`: take over from a netd running on the socket (contract section 13);
     /// with none running, start as usual.
     public var replace = false
+    /// An RPC connection that has sent an incomplete line for longer than this is closed (a slow
+    /// client holding a connection open a byte at a time); nil never closes one.
+    public var rpcIdleTimeout: Duration? = .seconds(60)
     /// Who besides root and netd's own user may use netd, and who else is an admin.
     public var access = AccessPolicy()
 

@@ -45,6 +45,9 @@ struct Netd: AsyncParsableCommand {
     @Option(help: "Longest request line in bytes; longer ones get Invalid Request.")
     var maxMessageBytes: Int = Self.defaults.maxMessageBytes
 
+    @Option(help: "Close an RPC connection that has sent an incomplete request line for this long: 60s, 2m (0: never).")
+    var rpcIdleTimeout: String = "60s"
+
     @Option(help: "Most RPC clients connected at once.")
     var maxClients: Int = Self.defaults.maxClients
 
@@ -79,6 +82,9 @@ struct Netd: AsyncParsableCommand {
         }
         if let eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be from 1 to 256") }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+        guard rpcIdleTimeout == "0" || (DurationText.milliseconds(rpcIdleTimeout) ?? 0) >= 100 else {
+            throw ValidationError("--rpc-idle-timeout must be 0 or a duration of at least 100ms, such as 60s")
+        }
         guard maxClients >= 1 else { throw ValidationError("--max-clients must be at least 1") }
         guard maxRequestsPerClient >= 1 else { throw ValidationError("--max-requests-per-client must be at least 1") }
         guard maxBufferBytes >= 4096 else { throw ValidationError("--max-buffer-bytes must be at least 4096") }
@@ -127,6 +133,7 @@ struct Netd: AsyncParsableCommand {
         configuration.retain = retain.flatMap(DurationText.milliseconds).map { .milliseconds($0) }
         configuration.historyQueueLimit = maxHistoryQueue
         configuration.replace = replace
+        configuration.rpcIdleTimeout = rpcIdleTimeout == "0" ? nil : DurationText.milliseconds(rpcIdleTimeout).map { .milliseconds($0) }
         configuration.access = AccessPolicy(
             allowedUIDs: Set(allowUid.compactMap(AccessPolicy.uid)), allowedGroups: Set(allowGroup.compactMap(AccessPolicy.gid)),
             adminGroups: Set(adminGroup.compactMap(AccessPolicy.gid)))

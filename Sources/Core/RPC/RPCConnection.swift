@@ -74,8 +74,16 @@ final class RPCConnection: ChannelDuplexHandler {
     /// Requests in flight across netd, and whether connections read at all (`netd --replace`).
     private let gate: RequestGate
 
-    init(dispatcher: Dispatcher, eventLoop: any EventLoop, maxRequests: Int, maxLineBytes: Int, gate: RequestGate) {
+    /// How long a line may stay incomplete (`--rpc-idle-timeout`); nil: as long as it likes.
+    private let lineTimeout: TimeAmount?
+    /// When the line now incomplete began to arrive, and the check that closes the connection if
+    /// it is still incomplete at its time.
+    private var lineStartedAt: NIODeadline?
+    private var lineCheck: Scheduled<Void>?
+
+    init(dispatcher: Dispatcher, eventLoop: any EventLoop, maxRequests: Int, maxLineBytes: Int, gate: RequestGate, lineTimeout: TimeAmount? = nil) {
         self.gate = gate
+        self.lineTimeout = lineTimeout
         self.dispatcher = dispatcher
         self.eventLoop = eventLoop
         self.executor = EventLoopTaskExecutor(eventLoop)
@@ -197,6 +205,7 @@ final class RPCConnection: ChannelDuplexHandler {
         flushes.close()
         inRead = false
         writeAnswers(context: context)
+        watchIncompleteLine(context: context)
         context.fireChannelReadComplete()
     }
 
@@ -240,6 +249,35 @@ final class RPCConnection: ChannelDuplexHandler {
         partial = nil
         while let frame = lines.next(&buffer) { serve(frame, context: context) }
         if let frame = lines.last(&buffer) { serve(frame, context: context) }
+    }
+
+    /// Starts the clock when a line stays incomplete after a read, stops it once none is; a line
+    /// still incomplete when its time is up gets one error line, and the connection closes.
+    private func watchIncompleteLine(context: ChannelHandlerContext) {
+        guard let lineTimeout, switching == nil else { return }
+        guard partial != nil, !inputEnded, !closed else {
+            lineStartedAt = nil
+            lineCheck?.cancel()
+            lineCheck = nil
+            return
+        }
+        guard lineStartedAt == nil else { return }
+        let started = NIODeadline.now()
+        lineStartedAt = started
+        lineCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: started + lineTimeout) { [weak self] in
+            guard let self, self.lineStartedAt == started, self.partial != nil, !self.closed, self.switching == nil else { return }
+            self.lineCheck = nil
+            let seconds = lineTimeout.nanoseconds / 1_000_000_000
+            let error = ResponseError.invalidRequest(
+                "a request line stayed incomplete for \(seconds) s (--rpc-idle-timeout); closing",
+                data: .object(["limit": .string("rpc-idle-timeout")]))
+            self.send(.single(ResponseMessage(id: .null, outcome: .error(error))), context: context)
+            self.writeAnswers(context: context)
+            // The incomplete line is not served as a last line: it is what the error is about.
+            self.inputEnded = true
+            self.closed = true
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Serving

@@ -64,7 +64,8 @@ public final class RPCServer: Service, Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             RPCConnection(
                                 dispatcher: dispatcher, eventLoop: channel.eventLoop,
-                                maxRequests: configuration.maxRequestsPerClient, maxLineBytes: maxMessageBytes, gate: gate))
+                                maxRequests: configuration.maxRequestsPerClient, maxLineBytes: maxMessageBytes, gate: gate,
+                                lineTimeout: configuration.rpcIdleTimeout.map { .nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }))
                         return channel
                     }
                 }
