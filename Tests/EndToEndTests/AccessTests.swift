@@ -22,8 +22,11 @@ import Glibc
                 try:
                     s.sendall(request.encode() + b"\\n")
                 except OSError:
+                    pass  # refused and closed already: what netd said is still there to read
+                try:
+                    line = f.readline()
+                except OSError:
                     break
-                line = f.readline()
                 if not line:
                     break
                 print(line.decode(), end="")
