@@ -296,9 +296,7 @@ import Glibc
         try await withNetdProcess { socket, _ in
             let folder = try TemporaryFolder()
             defer { folder.remove() }
-            let free = try Sockets.listenTCP()
-            let port = free.port
-            free.close()
+            let port = try Sockets.freeListeningPort()
             let redis = try ChildProcess("/usr/bin/redis-server", ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], folder: folder.path)
             let ready = try await eventually {
                 try await run("/usr/bin/redis-cli", ["-p", "\(port)", "ping"], folder: folder.path).stdout == "PONG\n"

@@ -19,9 +19,7 @@ import Glibc
         defer { target.close() }
         let busy = try Sockets.listenTCP()
         defer { busy.close() }
-        let front = try Sockets.listenTCP()
-        let frontPort = front.port
-        front.close()
+        let frontPort = try Sockets.freeListeningPort()
 
         var netd = try await startNetdProcess(socket: socket, database: database, folder: folder.path)
         do {
@@ -34,9 +32,7 @@ import Glibc
             #expect(unix.resultID != nil, "\(unix)")
             #expect(try await rpc.call("server.listen", #"{"host":"127.0.0.1","port":0,"label":"gone"}"#).resultID != nil)
             // A kept listen on a port that will be busy at the next start.
-            let doomed = try Sockets.listenTCP()
-            let doomedPort = doomed.port
-            doomed.close()
+            let doomedPort = try Sockets.freeListeningPort()
             #expect(try await rpc.call("server.listen", #"{"host":"127.0.0.1","port":\#(doomedPort),"label":"doomed","persist":true,"forward":{"path":"/tmp/nowhere.sock"}}"#).resultID != nil)
             rpc.close()
             netd.signal(SIGTERM)

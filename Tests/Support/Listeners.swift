@@ -44,6 +44,20 @@ extension Sockets {
         return Listener(descriptor: listener, port: Int(UInt16(bigEndian: address.sin_port)))
     }
 
+    /// A TCP port on 127.0.0.1 free now, below Linux's ephemeral range (32768 and up by default),
+    /// for a test that will have another program listen on it: a port from the ephemeral range can
+    /// be taken meanwhile as the local port of any connection a test beside it opens.
+    public static func freeListeningPort() throws -> Int {
+        for _ in 0..<500 {
+            let port = Int.random(in: 20000..<32000)
+            if let probe = try? listenTCP(port: port) {
+                probe.close()
+                return port
+            }
+        }
+        throw Failure(call: "bind", code: EADDRINUSE)
+    }
+
     public static func listenUnix(_ path: String) throws -> Listener {
         let listener = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         try withUnixAddress(path) { address, length in
