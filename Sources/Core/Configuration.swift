@@ -12,9 +12,13 @@ public struct NetdConfiguration: Sendable {
     public var maxMessageBytes: Int = 1 << 20
     /// Most RPC clients connected at once; one more gets -32007 and is closed.
     public var maxClients: Int = 1024
+    /// Most RPC clients one user may have connected at once; one more gets -32007 and is closed.
+    public var maxClientsPerUser: Int = 256
     /// Requests one RPC connection may have in flight (waiting for an answer); one more gets -32007.
     public var maxRequestsPerClient: Int = 1024
-    /// Per-socket buffer, sockets per user, unclaimed accepted sockets per server.
+    /// Event subscriptions one RPC connection may hold; one more gets -32007.
+    public var maxSubscriptionsPerClient: Int = 64
+    /// Per-socket buffer, sockets and servers per user, unclaimed accepted sockets per server.
     public var limits = ConnectionManager.Limits()
     /// Keep closed records this long, pruning older ones periodically; nil keeps them forever.
     public var retain: Duration?
@@ -32,5 +36,15 @@ public struct NetdConfiguration: Sendable {
     public init(socketPath: String, databasePath: String) {
         self.socketPath = socketPath
         self.databasePath = databasePath
+    }
+
+    /// Every limit's value, by name, as `netd.status` reports them.
+    public var limitValues: [NetdLimit: Int] {
+        [
+            .maxMessageBytes: maxMessageBytes, .maxClients: maxClients, .maxClientsPerUser: maxClientsPerUser,
+            .maxRequestsPerClient: maxRequestsPerClient, .maxSocketsPerUser: limits.socketsPerUser,
+            .maxServersPerUser: limits.serversPerUser, .maxSubscriptionsPerClient: maxSubscriptionsPerClient,
+            .maxBufferBytes: limits.socketBufferBytes, .maxPendingAccepts: limits.pendingPerServer,
+        ]
     }
 }

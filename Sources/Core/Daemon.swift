@@ -45,7 +45,7 @@ public final class Daemon: Sendable {
             try? store.close()
             throw StartError(description: "cannot read the history database \(configuration.databasePath): \(error)")
         }
-        let clients = ClientTable(limit: configuration.maxClients)
+        let clients = ClientTable(limit: configuration.maxClients, perUserLimit: configuration.maxClientsPerUser)
         var table = MethodTable()
         NetdMethods(
             startedAt: startedAt,
@@ -61,11 +61,17 @@ public final class Daemon: Sendable {
                     healthy: health.healthy, queued: health.queued, failures: health.failures,
                     lastError: health.lastFailure, lastErrorAt: health.lastFailureAt.map(Timestamp.format),
                     dropped: health.dropped + health.rejected, lastCommitAt: health.lastCommitAt.map(Timestamp.format))
-            }
+            },
+            limits: configuration.limitValues,
+            usage: {
+                let (sockets, servers) = manager.registry.perUser
+                return (clients: clients.perUser, sockets: sockets, servers: servers)
+            },
+            subscriptions: { events.count(connectionID: $0) }
         ).register(in: &table)
         SocketMethods(manager: manager).register(in: &table)
         ServerMethods(manager: manager).register(in: &table)
-        EventMethods(hub: events).register(in: &table)
+        EventMethods(hub: events, limit: configuration.maxSubscriptionsPerClient).register(in: &table)
         HistoryMethods(manager: manager, store: store).register(in: &table)
         FaultMethods(manager: manager).register(in: &table)
         let replacement = Replacement(manager: manager, clients: clients, writer: writer, logger: logger)

@@ -75,7 +75,7 @@ public struct ResponseError: Error, Codable, Hashable, Sendable {
     public static func oversized(bytes: Int, limit: Int) -> ResponseError {
         invalidRequest(
             "message of \(bytes) bytes is over the \(limit)-byte limit (--max-message-bytes); it was skipped",
-            data: .object(["code": .string("EMSGSIZE"), "limit": .integer(Int64(limit))]))
+            data: NetdLimit.maxMessageBytes.errorData(code: "EMSGSIZE", max: limit))
     }
 
     /// One of netd's own errors, with the Node.js-style name in `data.code`.

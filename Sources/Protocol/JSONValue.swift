@@ -70,6 +70,10 @@ public enum JSONValue: Hashable, Sendable, Codable {
         if case .array(let values) = self { values } else { nil }
     }
 
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let values) = self { values } else { nil }
+    }
+
     public var stringValue: String? {
         if case .string(let value) = self { value } else { nil }
     }

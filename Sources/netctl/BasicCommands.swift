@@ -42,8 +42,21 @@ struct Status: ParsableCommand {
             servers   \(status.servers)
             clients   \(status.clients)
             you       uid \(status.caller.uid), pid \(status.caller.pid)\(status.caller.admin ? " (admin)" : "")
-            """
+            """ + Self.usage(status)
         }
+    }
+}
+
+extension Status {
+    /// Each user's holdings against the per-user limits: `uid 1000  3/256 clients  12/16384 sockets  1/1024 servers`.
+    static func usage(_ status: StatusMethod.Result) -> String {
+        func limit(_ name: NetdLimit) -> String { status.limits[name.rawValue].map(String.init) ?? "?" }
+        let rows = status.users.map { user in
+            "\nuid \(user.uid)".padding(toLength: 11, withPad: " ", startingAt: 0)
+                + "\(user.clients)/\(limit(.maxClientsPerUser)) clients  \(user.sockets)/\(limit(.maxSocketsPerUser)) sockets  "
+                + "\(user.servers)/\(limit(.maxServersPerUser)) servers"
+        }
+        return rows.joined()
     }
 }
 

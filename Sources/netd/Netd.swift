@@ -51,6 +51,12 @@ struct Netd: AsyncParsableCommand {
     @Option(help: "Most RPC clients connected at once.")
     var maxClients: Int = Self.defaults.maxClients
 
+    @Option(help: "Most RPC clients one user may have connected at once.")
+    var maxClientsPerUser: Int = Self.defaults.maxClientsPerUser
+
+    @Option(help: "Event subscriptions one RPC connection may hold; beyond it events.subscribe gets -32007.")
+    var maxSubscriptionsPerClient: Int = Self.defaults.maxSubscriptionsPerClient
+
     @Option(help: "Requests one RPC connection may have waiting for an answer at once; beyond it they get -32007.")
     var maxRequestsPerClient: Int = Self.defaults.maxRequestsPerClient
 
@@ -59,6 +65,9 @@ struct Netd: AsyncParsableCommand {
 
     @Option(help: "Live sockets one user may hold.")
     var maxSocketsPerUser: Int = Self.defaults.limits.socketsPerUser
+
+    @Option(help: "Listening servers (forwards included) one user may hold.")
+    var maxServersPerUser: Int = Self.defaults.limits.serversPerUser
 
     @Option(help: "Accepted sockets a server holds for server.accept before it stops accepting.")
     var maxPendingAccepts: Int = Self.defaults.limits.pendingPerServer
@@ -86,6 +95,9 @@ struct Netd: AsyncParsableCommand {
             throw ValidationError("--rpc-idle-timeout must be 0 or a duration of at least 100ms, such as 60s")
         }
         guard maxClients >= 1 else { throw ValidationError("--max-clients must be at least 1") }
+        guard maxClientsPerUser >= 1 else { throw ValidationError("--max-clients-per-user must be at least 1") }
+        guard maxSubscriptionsPerClient >= 1 else { throw ValidationError("--max-subscriptions-per-client must be at least 1") }
+        guard maxServersPerUser >= 1 else { throw ValidationError("--max-servers-per-user must be at least 1") }
         guard maxRequestsPerClient >= 1 else { throw ValidationError("--max-requests-per-client must be at least 1") }
         guard maxBufferBytes >= 4096 else { throw ValidationError("--max-buffer-bytes must be at least 4096") }
         guard maxSocketsPerUser >= 1 else { throw ValidationError("--max-sockets-per-user must be at least 1") }
@@ -125,6 +137,9 @@ struct Netd: AsyncParsableCommand {
         configuration.maxMessageBytes = maxMessageBytes
         configuration.maxClients = maxClients
         configuration.maxRequestsPerClient = maxRequestsPerClient
+        configuration.maxClientsPerUser = maxClientsPerUser
+        configuration.maxSubscriptionsPerClient = maxSubscriptionsPerClient
+        configuration.limits.serversPerUser = maxServersPerUser
         configuration.limits.socketBufferBytes = maxBufferBytes
         configuration.limits.socketsPerUser = maxSocketsPerUser
         configuration.limits.pendingPerServer = maxPendingAccepts

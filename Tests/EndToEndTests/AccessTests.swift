@@ -11,32 +11,6 @@ import Glibc
 /// `--allow-group`, and as admins with `--admin-group`. Clients run as other users and groups with
 /// setpriv, as the user nobody (65534) and the group `users` (100).
 @Suite struct AccessTests {
-    /// Runs a Python client as nobody (with `groups` as its supplementary groups) that sends each
-    /// request line and prints every line netd sends until it closes.
-    private static func asNobody(socket: String, groups: [UInt32], _ requests: [String], folder: String) async throws -> [JSONValue] {
-        let script = """
-            import socket, sys
-            s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-            f = s.makefile("rb")
-            for request in sys.argv[2:]:
-                try:
-                    s.sendall(request.encode() + b"\\n")
-                except OSError:
-                    pass  # refused and closed already: what netd said is still there to read
-                try:
-                    line = f.readline()
-                except OSError:
-                    break
-                if not line:
-                    break
-                print(line.decode(), end="")
-            """
-        let groupFlag = groups.isEmpty ? "--clear-groups" : "--groups=" + groups.map(String.init).joined(separator: ",")
-        let output = try await run(
-            "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", groupFlag, "/usr/bin/python3", "-c", script, socket] + requests, folder: folder)
-        return try output.stdout.split(separator: "\n").map { try JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
-    }
-
     private static let ping = #"{"jsonrpc":"2.0","id":1,"method":"netd.ping"}"#
     private static let list = #"{"jsonrpc":"2.0","id":2,"method":"socket.list"}"#
 
@@ -59,7 +33,7 @@ import Glibc
 
     @Test func anyoneElseIsRefusedAtConnectWithOneLine() async throws {
         try await Self.withOpenNetd([]) { socket, netd, folder in
-            let lines = try await Self.asNobody(socket: socket, groups: [], [Self.ping, Self.list], folder: folder)
+            let lines = try await asNobody(socket: socket, groups: [], [Self.ping, Self.list], folder: folder)
             #expect(lines.count == 1, "one line, then the close: \(lines)")
             #expect(lines.first?["id"] == .null && lines.first?["error"]?["code"] == .integer(-32002), "\(lines)")
             #expect(lines.first?["error"]?["message"]?.stringValue?.contains("uid 65534") == true, "\(lines)")
@@ -75,7 +49,7 @@ import Glibc
 
     @Test func anAllowedUserSeesOnlyTheirOwn() async throws {
         try await Self.withOpenNetd(["--allow-uid", "nobody"]) { socket, _, folder in
-            let lines = try await Self.asNobody(socket: socket, groups: [], [Self.ping, Self.list], folder: folder)
+            let lines = try await asNobody(socket: socket, groups: [], [Self.ping, Self.list], folder: folder)
             #expect(lines.count == 2 && lines[0]["result"]?["pong"] == .bool(true), "\(lines)")
             #expect(lines[1]["result"]?["sockets"]?.arrayValue?.isEmpty == true, "root's socket is not theirs: \(lines)")
         }
@@ -83,18 +57,18 @@ import Glibc
 
     @Test func aGroupAdmitsItsMembersOnly() async throws {
         try await Self.withOpenNetd(["--allow-group", "users"]) { socket, _, folder in
-            let member = try await Self.asNobody(socket: socket, groups: [100], [Self.ping], folder: folder)
+            let member = try await asNobody(socket: socket, groups: [100], [Self.ping], folder: folder)
             #expect(member.first?["result"]?["pong"] == .bool(true), "a member of users: \(member)")
-            let outsider = try await Self.asNobody(socket: socket, groups: [], [Self.ping], folder: folder)
+            let outsider = try await asNobody(socket: socket, groups: [], [Self.ping], folder: folder)
             #expect(outsider.first?["error"]?["code"] == .integer(-32002), "not a member: \(outsider)")
         }
     }
 
     @Test func anAdminGroupSeesEveryone() async throws {
         try await Self.withOpenNetd(["--admin-group", "100"]) { socket, _, folder in
-            let admin = try await Self.asNobody(socket: socket, groups: [100], [Self.list], folder: folder)
+            let admin = try await asNobody(socket: socket, groups: [100], [Self.list], folder: folder)
             #expect(admin.first?["result"]?["sockets"]?.arrayValue?.count == 1, "root's socket is visible to an admin: \(admin)")
-            let outsider = try await Self.asNobody(socket: socket, groups: [], [Self.list], folder: folder)
+            let outsider = try await asNobody(socket: socket, groups: [], [Self.list], folder: folder)
             #expect(outsider.first?["error"]?["code"] == .integer(-32002), "\(outsider)")
         }
     }

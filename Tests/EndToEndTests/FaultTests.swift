@@ -16,14 +16,14 @@ import Glibc
         try await rpc.listenTCP(#","forward":{"host":"127.0.0.1","port":\#(target.port)}"#)
     }
 
-    /// A netd, an RPC connection to it, a target the test listens on, and a forward to it.
-    private static func withForward(_ body: (BlockingRPC, Sockets.Listener, (id: Int64, port: Int)) async throws -> Void) async throws {
+    /// A netd, an RPC connection to it, a target the test listens on, and a forward to it; then netd's socket.
+    private static func withForward(_ body: (BlockingRPC, Sockets.Listener, (id: Int64, port: Int), String) async throws -> Void) async throws {
         try await withRunningDaemon { netd in
             let target = try Sockets.listenTCP()
             defer { target.close() }
             let rpc = try BlockingRPC(netd.socketPath)
             defer { rpc.close() }
-            try await body(rpc, target, try await forward(rpc, to: target))
+            try await body(rpc, target, try await forward(rpc, to: target), netd.socketPath)
         }
     }
 
@@ -54,7 +54,7 @@ import Glibc
     }
 
     @Test func latencyOnAForwardDelaysTheWayAskedAndIsOnRecord() async throws {
-        try await Self.withForward { rpc, target, front in
+        try await Self.withForward { rpc, target, front, _ in
             // An open connection is slowed too: the fault acts on connections now and later.
             let (early, earlyFar) = try await Self.through(front.port, target: target)
             defer { close(early); close(earlyFar) }
@@ -109,7 +109,11 @@ import Glibc
     }
 
     @Test func limitPassesExactlyThatManyBytesOnEveryConnection() async throws {
-        try await Self.withForward { rpc, target, front in
+        try await Self.withForward { rpc, target, front, socketPath in
+            // Someone watching `fault` events alone sees each one as it acts.
+            let watcher = try BlockingRPC(socketPath)
+            defer { watcher.close() }
+            #expect(try await watcher.call("events.subscribe", #"{"types":["fault"]}"#)["result"]?["subscription"] != nil)
             let added = try await rpc.call("fault.add", #"{"target":\#(front.id),"type":"limit","bytes":1000,"direction":"downstream"}"#)
             let faultID = try #require(added["result"]?["fault"]?["id"]?.integerValue, "\(added)")
             for round in 0..<2 {
@@ -126,12 +130,21 @@ import Glibc
                 let detail = await eventually { await Self.faultEvents(rpc, id).first?["detail"]?["detail"] == .string("closed after 1000 bytes") }
                 #expect(detail, "connection \(id)")
             }
+            // One event on each socket of each pair: the accepted one and netd's outgoing one.
+            var seen: Set<Int64> = []
+            for _ in 0..<(2 * ids.count) {
+                let event = try await watcher.answer()
+                #expect(event["method"] == .string("event") && event["params"]?["type"] == .string("fault"), "\(event)")
+                #expect(event["params"]?["detail"] == .string("closed after 1000 bytes") && event["params"]?["fault"] == .integer(faultID), "\(event)")
+                seen.insert(event["params"]?["id"]?.integerValue ?? 0)
+            }
+            #expect(seen.count == 2 * ids.count && seen.isSuperset(of: ids), "\(seen)")
             #expect(try await rpc.call("fault.remove", #"{"id":\#(faultID)}"#)["result"] != nil)
         }
     }
 
     @Test func probabilityDrawsFromTheSeedSoARunReplays() async throws {
-        try await Self.withForward { rpc, target, front in
+        try await Self.withForward { rpc, target, front, _ in
             // Which of 16 connections a reset hits, twice with the same seed.
             var runs: [[Bool]] = []
             for _ in 0..<2 {
@@ -159,7 +172,7 @@ import Glibc
     }
 
     @Test func refuseResetsNewConnectionsBeforeTheTargetSeesThem() async throws {
-        try await Self.withForward { rpc, target, front in
+        try await Self.withForward { rpc, target, front, _ in
             let added = try await rpc.call("fault.add", #"{"target":\#(front.id),"type":"refuse"}"#)
             #expect(added["result"]?["fault"]?["type"] == .string("refuse"), "\(added)")
             let client = try await blocking { try Sockets.connectTCP(front.port) }
@@ -217,7 +230,7 @@ import Glibc
     }
 
     @Test func slicerAndBlackholeOnAForward() async throws {
-        try await Self.withForward { rpc, target, front in
+        try await Self.withForward { rpc, target, front, _ in
             let sliced = try await rpc.call("fault.add", #"{"target":\#(front.id),"type":"slicer","averageBytes":16,"delayMs":4,"direction":"downstream"}"#)
             let slicerID = try #require(sliced["result"]?["fault"]?["id"]?.integerValue, "\(sliced)")
             let (client, far) = try await Self.through(front.port, target: target)

@@ -282,6 +282,8 @@ struct PartOneFixesTests {
                     #expect(refused["id"] == .integer(4))
                     #expect(refused.errorCode == -32007, "\(refused)")
                     #expect(refused["error"]?["data"]?["code"] == .string("EBUSY"))
+                    #expect(refused["error"]?["data"]?["limit"] == .string("max-requests-per-client"))
+                    #expect(refused["error"]?["data"]?["max"] == .integer(3))
                     // Requests that never wait are still answered.
                     #expect(try await raw.exchange(#"{"jsonrpc":"2.0","id":5,"method":"netd.ping"}"#)["result"]?["pong"] == .bool(true))
                     // One answered makes room for one more.

@@ -16,7 +16,8 @@ struct RobustnessTests {
                 #expect(response.id == .null)
                 #expect(response.errorCode == -32600)
                 #expect(response["error"]?["data"]?["code"] == .string("EMSGSIZE"))
-                #expect(response["error"]?["data"]?["limit"] == .integer(4096))
+                #expect(response["error"]?["data"]?["limit"] == .string("max-message-bytes"))
+                #expect(response["error"]?["data"]?["max"] == .integer(4096))
                 #expect(try await connection.exchange(ping)["result"]?["pong"] == .bool(true))
             }
         }
@@ -164,6 +165,7 @@ struct RobustnessTests {
                     try await withRawConnection(netd.socketPath) { third in
                         let refusal = try await third.json()
                         #expect(refusal.errorCode == -32007)
+                        #expect(refusal["error"]?["data"]?["limit"] == .string("max-clients"))
                         #expect(refusal.id == .null)
                         #expect(try await third.line() == nil)
                     }

@@ -64,8 +64,11 @@ import Testing
             version: "0.1.0", pid: 42, uptimeMs: 1500, socket: "/tmp/netd-0/netd.sock",
             database: "/root/.local/state/netd/history.sqlite3", sockets: 2, servers: 1, clients: 3,
             caller: .init(uid: 1000, pid: 77, admin: false),
-            history: .init(healthy: true, queued: 0, failures: 0, lastError: nil, lastErrorAt: nil, dropped: 0, lastCommitAt: "2026-11-25T10:00:00.000Z"))
-        #expect(try json(status) == #"{"caller":{"admin":false,"pid":77,"uid":1000},"clients":3,"database":"/root/.local/state/netd/history.sqlite3","history":{"dropped":0,"failures":0,"healthy":true,"lastCommitAt":"2026-11-25T10:00:00.000Z","lastError":null,"lastErrorAt":null,"queued":0},"pid":42,"servers":1,"socket":"/tmp/netd-0/netd.sock","sockets":2,"uptimeMs":1500,"version":"0.1.0"}"#)
+            history: .init(healthy: true, queued: 0, failures: 0, lastError: nil, lastErrorAt: nil, dropped: 0, lastCommitAt: "2026-11-25T10:00:00.000Z"),
+            limits: ["max-clients": 1024, "max-sockets-per-user": 16384],
+            users: [.init(uid: 1000, clients: 3, sockets: 2, servers: 1)],
+            connection: .init(subscriptions: 1))
+        #expect(try json(status) == #"{"caller":{"admin":false,"pid":77,"uid":1000},"clients":3,"connection":{"subscriptions":1},"database":"/root/.local/state/netd/history.sqlite3","history":{"dropped":0,"failures":0,"healthy":true,"lastCommitAt":"2026-11-25T10:00:00.000Z","lastError":null,"lastErrorAt":null,"queued":0},"limits":{"max-clients":1024,"max-sockets-per-user":16384},"pid":42,"servers":1,"socket":"/tmp/netd-0/netd.sock","sockets":2,"uptimeMs":1500,"users":[{"clients":3,"servers":1,"sockets":2,"uid":1000}],"version":"0.1.0"}"#)
     }
 
     @Test func historyRecordsAreSocketsOrServers() throws {

@@ -16,6 +16,8 @@ public final class ConnectionManager: Sendable {
         public var socketBufferBytes = 1 << 20
         /// Live sockets (client and accepted) one user may hold.
         public var socketsPerUser = 16384
+        /// Listening servers one user may hold.
+        public var serversPerUser = 1024
         /// Accepted sockets a server keeps for `server.accept` before it stops accepting.
         public var pendingPerServer = 128
         /// Relay loops (threads) that move the bytes of attached, piped and forwarded sockets.
@@ -54,7 +56,7 @@ public final class ConnectionManager: Sendable {
         self.store = store
         self.ledger = Ledger(history: history, events: events)
         self.limits = limits
-        self.registry = SocketRegistry(socketsPerUser: limits.socketsPerUser)
+        self.registry = SocketRegistry(socketsPerUser: limits.socketsPerUser, serversPerUser: limits.serversPerUser)
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup.singleton
         self.relay = try Relay(threads: limits.relayThreads, pipeBytes: min(limits.relayPipeBytes, limits.socketBufferBytes))
@@ -123,6 +125,7 @@ public final class ConnectionManager: Sendable {
     func close(_ server: ManagedServer) async {
         let now = Ledger.now()
         guard await server.close(at: now) else { return }
+        registry.releaseServerPlace(for: server.owner.uid)
         ledger.serverClosed(server.id, owner: server.owner, accepted: server.acceptedCount, at: now)
     }
 

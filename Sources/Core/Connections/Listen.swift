@@ -23,6 +23,8 @@ extension ConnectionManager {
         if let path = params.path { try CallerAccess.checkCreate(path, for: context) }
         if let port = params.port { try CallerAccess.checkPort(port, for: context) }
         if let path = params.forward?.path { try CallerAccess.checkConnect(path, for: context) }
+        // Before the id: a refused listen leaves no record, as a refused socket leaves none.
+        try registry.reserveServerPlace(for: owner.uid)
         let (id, openedAt) = allocate()
         let kind: Kind = params.path == nil ? .tcp : .unix
         let backlog = params.backlog ?? 511
@@ -56,6 +58,7 @@ extension ConnectionManager {
             record.closedAt = Ledger.now()
             record.errorCode = failure.code
             record.errorMessage = failure.message
+            registry.releaseServerPlace(for: owner.uid)
             ledger.opened(record)
             await ledger.committed(ledger.failed(id, owner: owner, failure))
             throw SocketErrors.response(failure, id: id, target: target)

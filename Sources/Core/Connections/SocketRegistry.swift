@@ -12,6 +12,8 @@ final class SocketRegistry: Sendable {
         var servers: [Int64: ManagedServer] = [:]
         var liveSockets = 0
         var livePerUser: [UInt32: Int] = [:]
+        /// Listening servers of each user, and those being opened.
+        var serversPerUser: [UInt32: Int] = [:]
         /// Sockets whose close was seen before they were registered.
         var closedEarly: Set<Int64> = []
         /// Closed sockets by id, so that they can be released; oldest first.
@@ -20,11 +22,13 @@ final class SocketRegistry: Sendable {
 
     private let registry = Mutex(Registry())
     private let socketsPerUser: Int
+    private let serversPerUser: Int
     /// Closed sockets kept in memory for `socket.get`; older ones are answered from the database.
     private let closedKept = 4096
 
-    init(socketsPerUser: Int) {
+    init(socketsPerUser: Int, serversPerUser: Int) {
         self.socketsPerUser = socketsPerUser
+        self.serversPerUser = serversPerUser
     }
 
     // MARK: Counts
@@ -34,6 +38,11 @@ final class SocketRegistry: Sendable {
         registry.withLock { registry in
             (registry.liveSockets, registry.servers.values.filter { !$0.isClosed }.count)
         }
+    }
+
+    /// Live sockets and listening servers of each user.
+    var perUser: (sockets: [UInt32: Int], servers: [UInt32: Int]) {
+        registry.withLock { ($0.livePerUser, $0.serversPerUser) }
     }
 
     // MARK: Ownership
@@ -100,7 +109,37 @@ final class SocketRegistry: Sendable {
             return true
         }
         guard granted else {
-            throw NetdError.limit(code: "EMFILE", "user \(uid) holds \(socketsPerUser) sockets already (--max-sockets-per-user)")
+            throw NetdError.limit(
+                code: "EMFILE", "user \(uid) holds \(socketsPerUser) sockets already (--max-sockets-per-user)",
+                limit: .maxSocketsPerUser, max: socketsPerUser)
+        }
+    }
+
+    /// Takes one of a user's server places, before the server is opened; -32007 when they have none left.
+    /// ``releaseServerPlace(for:)`` gives it back when the server closes or fails to open.
+    func reserveServerPlace(for uid: UInt32) throws(NetdError) {
+        let granted = registry.withLock { registry in
+            let held = registry.serversPerUser[uid, default: 0]
+            guard held < serversPerUser else { return false }
+            registry.serversPerUser[uid] = held + 1
+            return true
+        }
+        guard granted else {
+            throw NetdError.limit(
+                code: "EMFILE", "user \(uid) holds \(serversPerUser) listening servers already (--max-servers-per-user); close one",
+                limit: .maxServersPerUser, max: serversPerUser)
+        }
+    }
+
+    /// Takes a server place whatever the limit: a server that came over with `netd --replace`.
+    func takeServerPlace(for uid: UInt32) {
+        registry.withLock { $0.serversPerUser[uid, default: 0] += 1 }
+    }
+
+    func releaseServerPlace(for uid: UInt32) {
+        registry.withLock { registry in
+            registry.serversPerUser[uid, default: 1] -= 1
+            if registry.serversPerUser[uid] == 0 { registry.serversPerUser[uid] = nil }
         }
     }
 

@@ -17,8 +17,8 @@ enum NetdError: RPCErrorConvertible, Sendable {
     case refused(code: String, String)
     /// The caller may not do this at all (-32002): an admin's method asked by another user.
     case permissionDenied(String)
-    /// A limit of netd's was reached (-32007).
-    case limit(code: String, String, limit: Int? = nil)
+    /// A limit of netd's was reached (-32007): `data.limit` names it, `data.max` is its value.
+    case limit(code: String, String, limit: NetdLimit, max: Int)
     /// The history database could not be read (-32603).
     case historyUnavailable(String)
     /// The request's client went away, or netd is shutting down (-32603).
@@ -48,7 +48,7 @@ enum NetdError: RPCErrorConvertible, Sendable {
     var rpcMessage: String {
         switch self {
         case .notFound(let message), .permissionDenied(let message), .invalidState(_, let message), .invalidParams(let message), .refused(_, let message),
-            .limit(_, let message, _), .internalFailure(let message):
+            .limit(_, let message, _, _), .internalFailure(let message):
             message
         case .system(let failure, _, let target):
             // A lookup failure's message names the host already.
@@ -60,7 +60,7 @@ enum NetdError: RPCErrorConvertible, Sendable {
 
     var rpcSystemCode: String? {
         switch self {
-        case .invalidState(let code, _), .refused(let code, _), .limit(let code, _, _): code
+        case .invalidState(let code, _), .refused(let code, _), .limit(let code, _, _, _): code
         case .system(let failure, _, _): failure.code
         case .notFound, .permissionDenied, .invalidParams, .historyUnavailable, .cancelled, .internalFailure: nil
         }
@@ -69,7 +69,7 @@ enum NetdError: RPCErrorConvertible, Sendable {
     var rpcDetails: [String: JSONValue] {
         switch self {
         case .system(_, let record?, _): ["id": .integer(record)]
-        case .limit(_, _, let limit?): ["limit": .integer(Int64(limit))]
+        case .limit(_, _, let limit, let max): ["limit": .string(limit.rawValue), "max": .integer(Int64(max))]
         default: [:]
         }
     }

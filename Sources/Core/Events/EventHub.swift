@@ -29,17 +29,29 @@ public final class EventHub: Sendable {
     init() {}
 
     /// Starts a subscription whose events are written with `sink`; returns its id.
+    /// Nil when the connection holds `limit` subscriptions already.
     func subscribe(
-        connectionID: Int, uid: UInt32, admin: Bool, types: Set<String>?, ids: Set<Int64>?,
+        connectionID: Int, uid: UInt32, admin: Bool, types: Set<String>?, ids: Set<Int64>?, limit: Int,
         sink: @escaping @Sendable (ByteBuffer) async throws -> Void
-    ) -> Int64 {
+    ) -> Int64? {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         let queue = SubscriptionQueue(subscription: id, sink: sink)
-        subscriptions.withLock {
-            $0[id] = Subscription(id: id, connectionID: connectionID, uid: uid, admin: admin, types: types, ids: ids, queue: queue)
-            subscribed.store($0.count, ordering: .relaxed)
+        let made = subscriptions.withLock { subscriptions in
+            guard subscriptions.values.lazy.filter({ $0.connectionID == connectionID }).count < limit else { return false }
+            subscriptions[id] = Subscription(id: id, connectionID: connectionID, uid: uid, admin: admin, types: types, ids: ids, queue: queue)
+            subscribed.store(subscriptions.count, ordering: .relaxed)
+            return true
+        }
+        guard made else {
+            queue.finish()
+            return nil
         }
         return id
+    }
+
+    /// Subscriptions held by one RPC connection.
+    func count(connectionID: Int) -> Int {
+        subscriptions.withLock { $0.values.lazy.filter { $0.connectionID == connectionID }.count }
     }
 
     /// Ends a subscription made on this RPC connection; false if there is none.

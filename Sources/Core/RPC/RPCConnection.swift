@@ -350,7 +350,8 @@ final class RPCConnection: ChannelDuplexHandler {
             return answer(Dispatcher.outcome(
                 for: NetdError.limit(
                     code: "EBUSY",
-                    "this connection has \(maxRequests) requests waiting for answers already (--max-requests-per-client); wait for some"),
+                    "this connection has \(maxRequests) requests waiting for answers already (--max-requests-per-client); wait for some",
+                    limit: .maxRequestsPerClient, max: maxRequests),
                 method: "", context: requestContext))
         }
         let token = nextToken

@@ -150,14 +150,14 @@ public final class RPCServer: Service, Sendable {
             return
         }
         let connectionID: Int
-        switch clients.admit(client) {
+        switch clients.admit(client, uid: peer.uid) {
         case .admitted(let id):
             connectionID = id
         case .closing:
             try? await client.close()
             return
-        case .full:
-            await refuseFull(client, peer: peer)
+        case .full(let limit):
+            await refuseFull(client, peer: peer, limit: limit)
             return
         }
         defer {
@@ -200,9 +200,16 @@ public final class RPCServer: Service, Sendable {
         try? await client.close()
     }
 
-    private func refuseFull(_ client: ClientChannel, peer: PeerCredentials) async {
-        logger.warning("refusing an RPC client: too many", metadata: ["rpc.client.pid": "\(peer.pid)", "rpc.clients.limit": "\(clients.limit)"])
-        let error = Dispatcher.responseError(.limit(code: "EMFILE", "too many RPC clients connected (limit \(clients.limit), --max-clients)"))
+    private func refuseFull(_ client: ClientChannel, peer: PeerCredentials, limit: NetdLimit) async {
+        let max = limit == .maxClientsPerUser ? clients.perUserLimit : clients.limit
+        logger.warning(
+            "refusing an RPC client: too many",
+            metadata: ["rpc.client.pid": "\(peer.pid)", "rpc.client.uid": "\(peer.uid)", "rpc.limit": "\(limit.rawValue)=\(max)"])
+        let message =
+            limit == .maxClientsPerUser
+            ? "user \(peer.uid) has \(max) RPC clients connected already (\(limit.flag)); close one"
+            : "too many RPC clients connected (limit \(max), \(limit.flag))"
+        let error = Dispatcher.responseError(.limit(code: "EMFILE", message, limit: limit, max: max))
         if let line = try? ResponseMessage(id: .null, outcome: .error(error)).line() {
             try? await client.writeAndFlush(ByteBuffer(bytes: line))
         }

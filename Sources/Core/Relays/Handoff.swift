@@ -55,6 +55,7 @@ extension ConnectionManager {
         guard let descriptor = await server.handOff(to: taker, at: now) else {
             throw SocketErrors.invalidState("ERR_SERVER_CLOSED", "server \(server.id) is not listening")
         }
+        registry.releaseServerPlace(for: server.owner.uid)
         ledger.handedOff(server.id, owner: server.owner, to: taker)
         ledger.serverClosed(server.id, owner: server.owner, accepted: server.acceptedCount, at: now)
         if let row = server.persistedID { try? await store.forgetPersistedListen(row) }

@@ -175,7 +175,14 @@ extension ConnectionManager {
         if let (uid, count) = perUser.first(where: { $0.value > limits.socketsPerUser }) {
             throw NetdError.limit(
                 code: "EMFILE", "user \(uid) holds \(count) sockets; this netd allows \(limits.socketsPerUser) (--max-sockets-per-user)",
-                limit: limits.socketsPerUser)
+                limit: .maxSocketsPerUser, max: limits.socketsPerUser)
+        }
+        var serversPerUser: [UInt32: Int] = [:]
+        for server in handover.servers { serversPerUser[server.owner.uid, default: 0] += 1 }
+        if let (uid, count) = serversPerUser.first(where: { $0.value > limits.serversPerUser }) {
+            throw NetdError.limit(
+                code: "EMFILE", "user \(uid) holds \(count) servers; this netd allows \(limits.serversPerUser) (--max-servers-per-user)",
+                limit: .maxServersPerUser, max: limits.serversPerUser)
         }
     }
 
@@ -202,6 +209,7 @@ extension ConnectionManager {
                 throw NetdError.internalFailure("cannot listen again on server \(carried.id)'s descriptor: \(error)")
             }
             registry.register(server)
+            registry.takeServerPlace(for: carried.owner.uid)
             servers[carried.id] = (server, carried)
         }
 

@@ -4,7 +4,11 @@ public enum EventsSubscribeMethod: RPCMethod {
     public static let summary = "Receive events (connect, listening, connection, data, end, timeout, error, close) as notifications."
 
     /// Every event type netd sends; `overflow` says how many events a slow subscriber lost.
-    public static let eventTypes = ["connect", "listening", "connection", "data", "end", "timeout", "error", "close", "overflow"]
+    /// Node's names (contract section 5), then part two's: every type netd publishes.
+    public static let eventTypes = [
+        "connect", "listening", "connection", "data", "end", "timeout", "error", "close", "overflow",
+        "attach", "detach", "pipe", "restored", "handoff", "fault",
+    ]
 
     public struct Params: RPCParams, Hashable {
         public var types: [String]?

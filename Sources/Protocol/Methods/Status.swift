@@ -22,10 +22,18 @@ public enum StatusMethod: RPCMethod {
         public var caller: Caller
         /// Extension: whether history is being written, and what it is behind or has lost.
         public var history: HistoryHealth
+        /// Extension: every limit's value, keyed by its flag's name (``NetdLimit``).
+        public var limits: [String: Int]
+        /// Extension: what users hold against the per-user limits: every user with anything, for
+        /// an admin; the caller alone otherwise.
+        public var users: [UserUsage]
+        /// Extension: this RPC connection against the per-client limits.
+        public var connection: ConnectionUsage
 
         public init(
             version: String, pid: Int32, uptimeMs: Int64, socket: String, database: String,
-            sockets: Int, servers: Int, clients: Int, caller: Caller, history: HistoryHealth
+            sockets: Int, servers: Int, clients: Int, caller: Caller, history: HistoryHealth,
+            limits: [String: Int], users: [UserUsage], connection: ConnectionUsage
         ) {
             self.version = version
             self.pid = pid
@@ -37,6 +45,34 @@ public enum StatusMethod: RPCMethod {
             self.clients = clients
             self.caller = caller
             self.history = history
+            self.limits = limits
+            self.users = users
+            self.connection = connection
+        }
+    }
+
+    /// One user's RPC clients, live sockets and listening servers (`max-clients-per-user`,
+    /// `max-sockets-per-user`, `max-servers-per-user`).
+    public struct UserUsage: Codable, Hashable, Sendable {
+        public var uid: UInt32
+        public var clients: Int
+        public var sockets: Int
+        public var servers: Int
+
+        public init(uid: UInt32, clients: Int, sockets: Int, servers: Int) {
+            self.uid = uid
+            self.clients = clients
+            self.sockets = sockets
+            self.servers = servers
+        }
+    }
+
+    /// The caller's RPC connection: its event subscriptions (`max-subscriptions-per-client`).
+    public struct ConnectionUsage: Codable, Hashable, Sendable {
+        public var subscriptions: Int
+
+        public init(subscriptions: Int) {
+            self.subscriptions = subscriptions
         }
     }
 

@@ -104,6 +104,32 @@ func run(_ executable: String, _ arguments: [String], stdin: String? = nil, fold
     try await ChildProcess(executable, arguments, stdin: stdin, folder: folder).wait()
 }
 
+/// Runs a Python client as nobody (with `groups` as its supplementary groups) that sends each
+/// request line and prints every line netd sends until it closes.
+func asNobody(socket: String, groups: [UInt32] = [], _ requests: [String], folder: String) async throws -> [JSONValue] {
+    let script = """
+        import socket, sys
+        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+        f = s.makefile("rb")
+        for request in sys.argv[2:]:
+            try:
+                s.sendall(request.encode() + b"\\n")
+            except OSError:
+                pass  # refused and closed already: what netd said is still there to read
+            try:
+                line = f.readline()
+            except OSError:
+                break
+            if not line:
+                break
+            print(line.decode(), end="")
+        """
+    let groupFlag = groups.isEmpty ? "--clear-groups" : "--groups=" + groups.map(String.init).joined(separator: ",")
+    let output = try await run(
+        "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", groupFlag, "/usr/bin/python3", "-c", script, socket] + requests, folder: folder)
+    return try output.stdout.split(separator: "\n").map { try JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+}
+
 /// Starts the netd binary and waits until it answers a ping (at most about 20 s).
 func startNetdProcess(
     socket: String, database: String, folder: String, extra: [String] = [], environment: [String: String] = [:]
