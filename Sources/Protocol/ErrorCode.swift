@@ -60,7 +60,13 @@ public struct ResponseError: Error, Codable, Hashable, Sendable {
     }
 
     public static func methodNotFound(_ method: String) -> ResponseError {
-        ResponseError(code: .methodNotFound, message: "Method not found: \(method) (netd.methods lists them)")
+        ResponseError(code: .methodNotFound, message: "Method not found: \(quoting(method)) (netd.methods lists them)")
+    }
+
+    /// Text from a request as an error message shows it: whole up to 100 bytes, cut short beyond
+    /// (a name of a megabyte is not sent back whole).
+    public static func quoting(_ text: String) -> String {
+        text.utf8.count <= 100 ? text : "\(text.prefix(64))... (\(text.utf8.count) bytes)"
     }
 
     public static func invalidParams(_ message: String) -> ResponseError {

@@ -90,7 +90,7 @@ extension IncomingCall {
         }
         let echo: RequestID = if case .respond(let id) = reply { id } else { .null }
         if let repeated = json.repeatedName {
-            self = .invalid(repeated == "id" ? .null : echo, "member `\(repeated)` appears more than once in the request")
+            self = .invalid(repeated == "id" ? .null : echo, "member `\(ResponseError.quoting(repeated))` appears more than once in the request")
             return
         }
         guard json["jsonrpc"] == .string("2.0") else {

@@ -160,7 +160,9 @@ public struct JSONParser {
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if integral, let value = Int64(text) { return .integer(value) }
-        guard let value = Double(text), value.isFinite else { throw Failure(reason: "the number \(text) is out of range", offset: start) }
+        guard let value = Double(text), value.isFinite else {
+            throw Failure(reason: "the number \(ResponseError.quoting(text)) is out of range", offset: start)
+        }
         return .double(value)
     }
 

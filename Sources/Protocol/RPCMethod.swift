@@ -55,10 +55,10 @@ extension RPCMethod {
         if let unknown = members.map(\.name).sorted().first(where: { name in !known.contains { $0.name == name } }) {
             let names = known.map(\.name)
             let takes = names.isEmpty ? "it takes none" : "it takes \(names.joined(separator: ", "))"
-            throw .invalidParams("unknown param `\(unknown)` for \(name); \(takes)")
+            throw .invalidParams("unknown param `\(ResponseError.quoting(unknown))` for \(name); \(takes)")
         }
         if let repeated = Self.repeatedName(in: json) {
-            throw .invalidParams("`\(repeated)` is given more than once in params")
+            throw .invalidParams("`\(ResponseError.quoting(repeated))` is given more than once in params")
         }
         let params: Params
         do {

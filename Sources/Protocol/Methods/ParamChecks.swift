@@ -26,11 +26,27 @@ enum Check {
         }
     }
 
+    /// The longest label: a name for people and scripts, kept in every record of the object.
+    public static let maximumLabelBytes = 1024
+    /// The longest host: a DNS name holds at most 253 characters; an address literal fewer.
+    public static let maximumHostBytes = 255
+
     /// Text that netd stores (labels, host names): SQLite reads a string up to its first NUL, so
-    /// one with a NUL would read back cut short after a restart. Refused rather than changed.
-    static func storable(_ value: String?, _ name: String) throws(ResponseError) {
-        guard let value, value.utf8.contains(0) else { return }
-        throw .invalidParams("`\(name)` must not contain NUL (U+0000)")
+    /// one with a NUL would read back cut short after a restart. Refused rather than changed, as
+    /// is one longer than `maxBytes`.
+    static func storable(_ value: String?, _ name: String, maxBytes: Int) throws(ResponseError) {
+        guard let value else { return }
+        if value.utf8.contains(0) { throw .invalidParams("`\(name)` must not contain NUL (U+0000)") }
+        let bytes = value.utf8.count
+        guard bytes <= maxBytes else { throw .invalidParams("`\(name)` is \(bytes) bytes; it may be at most \(maxBytes)") }
+    }
+
+    static func label(_ value: String?) throws(ResponseError) {
+        try storable(value, "label", maxBytes: maximumLabelBytes)
+    }
+
+    static func host(_ value: String?, _ name: String = "host") throws(ResponseError) {
+        try storable(value, name, maxBytes: maximumHostBytes)
     }
 
     static func range(_ value: Int?, _ name: String, _ range: ClosedRange<Int>) throws(ResponseError) {

@@ -86,7 +86,7 @@ public struct ForwardTarget: Codable, Hashable, Sendable {
         } else {
             guard port != nil else { throw .invalidParams("`forward` needs `port` (TCP) or `path` (Unix socket)") }
             try Check.port(port, "forward.port", allowZero: false)
-            try Check.storable(host, "forward.host")
+            try Check.host(host, "forward.host")
             if host?.isEmpty == true { throw .invalidParams("`forward.host` must not be empty") }
             if let family, ![0, 4, 6].contains(family) {
                 throw .invalidParams("`forward.family` must be 0, 4 or 6, not \(family)")

@@ -58,8 +58,8 @@ public enum SocketConnectMethod: RPCMethod {
         ]
 
         public func validate() throws(ResponseError) {
-            try Check.storable(label, "label")
-            try Check.storable(host, "host")
+            try Check.label(label)
+            try Check.host(host)
             if let path {
                 try Check.unixPath(path)
                 try Check.noTCPParams(with: path, [
