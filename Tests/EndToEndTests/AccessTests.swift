@@ -73,6 +73,70 @@ import Glibc
         }
     }
 
+    /// A caller's groups are the kernel's word at connect (SO_PEERGROUPS), not /proc/PID read later:
+    /// the process that connected may be gone by the time a request comes on its connection (here
+    /// its child asks), and its pid could be another process's by then.
+    @Test func aCallersGroupsAreTakenAtConnectNotFromItsPid() async throws {
+        try await Self.withOpenNetd(["--allow-uid", "nobody"]) { socket, _, folder in
+            // A folder only the group `users` (100) may create files in.
+            let shared = folder + "/shared"
+            #expect(mkdir(shared, 0o770) == 0 && chown(shared, 0, 100) == 0 && chmod(shared, 0o770) == 0)
+            let script = """
+                import os, socket, sys, time
+                r, w = os.pipe()
+                connector = os.fork()
+                if connector == 0:
+                    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+                    parent = os.getpid()
+                    if os.fork() == 0:
+                        # The process that connected exits; once it is gone, its child asks.
+                        for _ in range(500):
+                            if not os.path.exists(f"/proc/{parent}"): break
+                            time.sleep(0.01)
+                        s.sendall(sys.argv[2].encode() + b"\\n")
+                        os.write(w, s.makefile("rb").readline())
+                    os._exit(0)
+                os.close(w)
+                os.waitpid(connector, 0)
+                answer = b""
+                while chunk := os.read(r, 65536): answer += chunk
+                print(answer.decode(), end="")
+                """
+            let listen = #"{"jsonrpc":"2.0","id":1,"method":"server.listen","params":{"path":"\#(shared)/app.sock"}}"#
+            let output = try await run(
+                "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--groups=100", "/usr/bin/python3", "-c", script, socket, listen], folder: folder)
+            let answer = try? JSONDecoder().decode(JSONValue.self, from: Data(output.stdout.utf8))
+            #expect(answer?["result"]?["state"] == .string("listening"), "\(output)")
+            // Without the group, the same request is refused, as the kernel would refuse it.
+            let outsider = try await asNobody(
+                socket: socket, [#"{"jsonrpc":"2.0","id":1,"method":"server.listen","params":{"path":"\#(shared)/other.sock"}}"#], folder: folder)
+            #expect(outsider.first?["error"]?["data"]?["code"] == .string("EACCES"), "\(outsider)")
+        }
+    }
+
+    /// netd replaces a stale socket file when it listens; in a sticky folder such as /tmp a caller
+    /// may not have it remove another user's, as the kernel would not let them.
+    @Test func anotherUsersStaleSocketInAStickyFolderStays() async throws {
+        try await Self.withOpenNetd(["--allow-uid", "nobody"]) { socket, _, folder in
+            let sticky = folder + "/sticky"
+            #expect(mkdir(sticky, 0o777) == 0 && chmod(sticky, 0o1777) == 0)
+            let stale = sticky + "/root.sock"
+            // Bound and never unlinked: a stale socket of root's.
+            _ = try await run("/usr/bin/python3", ["-c", "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", stale], folder: folder)
+            var before = stat()
+            #expect(lstat(stale, &before) == 0)
+            let refused = try await asNobody(
+                socket: socket, [#"{"jsonrpc":"2.0","id":1,"method":"server.listen","params":{"path":"\#(stale)"}}"#], folder: folder)
+            #expect(refused.first?["error"]?["data"]?["code"] == .string("EACCES"), "\(refused)")
+            var after = stat()
+            #expect(lstat(stale, &after) == 0 && after.st_ino == before.st_ino, "root's stale socket is untouched")
+            // Their own path in the same folder is theirs to listen on.
+            let own = try await asNobody(
+                socket: socket, [#"{"jsonrpc":"2.0","id":1,"method":"server.listen","params":{"path":"\#(sticky)/nobody.sock"}}"#], folder: folder)
+            #expect(own.first?["result"]?["state"] == .string("listening"), "\(own)")
+        }
+    }
+
     @Test func unknownUsersAndGroupsAreUsageErrors() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

@@ -41,12 +41,16 @@ struct PartOneFixesTests {
             try await withRawConnection(netd.socketPath) { raw in
                 let (client, accepted) = try await Self.pair(raw)
                 for batch in [false, true] {
-                    // A client asks to wait for bytes, then goes away before they come.
+                    // A client asks to wait for bytes, then goes away before they come: mid-request, or
+                    // mid-batch (the batch's other answers are ready, its read waits) with half of
+                    // another batch sent.
                     try await withRawConnection(netd.socketPath) { leaving in
                         let read = #"{"jsonrpc":"2.0","id":1,"method":"socket.read","params":{"id":\#(accepted),"waitMs":20000}}"#
-                        try await leaving.send(batch ? "[\(read)]" : read)
+                        let others = #"{"jsonrpc":"2.0","id":2,"method":"netd.ping"},{"jsonrpc":"2.0","id":3,"method":"socket.list"}"#
+                        try await leaving.send(batch ? "[\(read),\(others)]" : read)
                         let status = try await Self.call(leaving, "netd.status")
                         #expect(status["result"]?["clients"] == .integer(2))
+                        if batch { try await leaving.send(bytes: Array(#"[{"jsonrpc":"2.0","id":4,"method":"netd.ping"},{"jsonrpc":"#.utf8)) }
                     }
                     #expect(try await eventually { try await Self.call(raw, "netd.status")["result"]?["clients"] == .integer(1) })
                     // What arrives now stays buffered for the next reader.

@@ -1,7 +1,12 @@
 import Foundation
 import NetdClient
 import NetdProtocol
+import NetdTestSupport
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Bad input gets a clear error, changes nothing, and never stops netd serving.
 @Suite(.timeLimit(.minutes(1)))
@@ -112,6 +117,75 @@ struct RobustnessTests {
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 #expect(clients == 1)
+            }
+        }
+    }
+
+    /// A peer that resets while bytes flow, either way, ends its socket alone: netd keeps what it
+    /// had received, answers every write it was given (each with its count or the error), and
+    /// serves on.
+    @Test func aPeerThatResetsMidTransferEndsOnlyItsSocket() async throws {
+        let listener = try Sockets.listenTCP()
+        defer { listener.close() }
+        try await withRunningDaemon { netd in
+            try await withRawConnection(netd.socketPath) { raw in
+                func open() async throws -> (id: Int64, peer: CInt) {
+                    async let accepted = listener.accept()
+                    let opened = try await PartOneFixesTests.call(raw, "socket.connect", #"{"host":"127.0.0.1","port":\#(listener.port)}"#)
+                    return (try #require(opened["result"]?["id"]?.integerValue, "\(opened)"), try await accepted)
+                }
+                func ended(_ id: Int64) async throws -> JSONValue? {
+                    var info: JSONValue?
+                    _ = try await eventually {
+                        info = try await PartOneFixesTests.call(raw, "socket.get", #"{"id":\#(id)}"#)["result"]
+                        return info?["state"] == .string("closed")
+                    }
+                    return info
+                }
+
+                // Toward netd: the peer sends 256 KiB unread by anyone, then resets.
+                let down = try await open()
+                let stream = Sockets.pattern(256 << 10, seed: 3)
+                try await Sockets.onThread { try Sockets.send(down.peer, stream) }
+                #expect(try await eventually { try await PartOneFixesTests.call(raw, "socket.get", #"{"id":\#(down.id)}"#)["result"]?["bytesRead"] == .integer(Int64(stream.count)) })
+                Sockets.reset(down.peer)
+                let downInfo = try await ended(down.id)
+                #expect(downInfo?["error"]?["code"] == .string("ECONNRESET"), "\(String(describing: downInfo))")
+                // What netd had received is still there to read, exactly.
+                var received: [UInt8] = []
+                for _ in 0..<200 {
+                    let read = try await PartOneFixesTests.call(raw, "socket.read", #"{"id":\#(down.id),"encoding":"base64","maxBytes":65536}"#)
+                    guard let data = read["result"]?["data"]?.stringValue, let bytes = Data(base64Encoded: data), !bytes.isEmpty else { break }
+                    received += bytes
+                }
+                #expect(received.count == stream.count && Sockets.same(received, stream))
+
+                // From netd: 16 writes of 512 KiB to a peer that reads nothing, then resets.
+                let up = try await open()
+                let chunk = Data(Sockets.pattern(512 << 10, seed: 4)).base64EncodedString()
+                let writes = 16
+                for index in 0..<writes {
+                    try await raw.send(#"{"jsonrpc":"2.0","id":"w\#(index)","method":"socket.write","params":{"id":\#(up.id),"data":"\#(chunk)","encoding":"base64"}}"#)
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                Sockets.reset(up.peer)
+                var answered: Set<String> = []
+                var failures: Set<String> = []
+                for _ in 0..<writes {
+                    let answer = try await raw.json()
+                    answered.insert(answer["id"]?.stringValue ?? "")
+                    if let code = answer["error"]?["data"]?["code"]?.stringValue { failures.insert(code) }
+                }
+                #expect(answered.count == writes, "every write answered once")
+                #expect(!failures.isEmpty && failures.isSubset(of: ["ECONNRESET", "EPIPE", "ERR_SOCKET_CLOSED"]), "\(failures)")
+                let upInfo = try await ended(up.id)
+                #expect(upInfo?["error"]?["code"] != nil && upInfo?["error"] != .null, "\(String(describing: upInfo))")
+
+                // Everyone else is served as before.
+                let other = try await open()
+                defer { close(other.peer) }
+                #expect(try await PartOneFixesTests.call(raw, "socket.write", #"{"id":\#(other.id),"data":"still here"}"#)["result"]?["bytes"] == .integer(10))
+                #expect(try await Sockets.onThread { try Sockets.read(other.peer, count: 10) } == Array("still here".utf8))
             }
         }
     }

@@ -18,7 +18,7 @@ enum CallerAccess {
     /// -32004 EACCES unless the caller may connect to the socket at `path` (search on every folder, write on the socket).
     static func checkConnect(_ path: String, for context: RequestContext) throws(NetdError) {
         guard !context.isAdmin else { return }
-        let identity = Identity(context.peer)
+        let identity = Identity(context)
         try checkFolders(of: path, identity, syscall: "connect")
         var info = stat()
         guard stat(path, &info) == 0 else { return }  // connect will say ENOENT itself
@@ -30,13 +30,19 @@ enum CallerAccess {
     /// -32004 EACCES unless the caller may create a socket at `path` (search on every folder, write on its folder).
     static func checkCreate(_ path: String, for context: RequestContext) throws(NetdError) {
         guard !context.isAdmin else { return }
-        let identity = Identity(context.peer)
+        let identity = Identity(context)
         try checkFolders(of: path, identity, syscall: "listen")
         let parent = (path as NSString).deletingLastPathComponent
         var info = stat()
         guard stat(parent.isEmpty ? "." : parent, &info) == 0 else { return }
         guard identity.may(.write, info) else {
             throw NetdError.refused(code: "EACCES", "listen EACCES \(path): user \(context.peer.uid) may not create files in \(parent)")
+        }
+        // A stale socket netd would replace: in a sticky folder (/tmp), only its owner or the
+        // folder's may remove it, as the kernel would say to the caller.
+        var existing = stat()
+        if info.st_mode & S_ISVTX != 0, lstat(path, &existing) == 0, existing.st_uid != identity.uid, info.st_uid != identity.uid {
+            throw NetdError.refused(code: "EACCES", "listen EACCES \(path): it belongs to user \(existing.st_uid), and \(parent) lets only its owner remove it")
         }
     }
 
@@ -57,24 +63,17 @@ enum CallerAccess {
         return text.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 1024
     }
 
-    /// The caller's uid, gid and supplementary groups (from /proc/PID/status).
+    /// The caller's uid and groups, as the kernel gave them when the caller connected (never read
+    /// again from /proc/PID: that pid may have exited and been given to another process since).
     private struct Identity {
         let uid: UInt32
         let groups: Set<UInt32>
 
         enum Need { case write, search }
 
-        init(_ peer: PeerCredentials) {
-            uid = peer.uid
-            var groups: Set<UInt32> = [peer.gid]
-            if let status = try? String(contentsOfFile: "/proc/\(peer.pid)/status", encoding: .utf8),
-                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") })
-            {
-                for field in line.dropFirst("Groups:".count).split(separator: " ") {
-                    if let gid = UInt32(field.trimmingCharacters(in: .whitespaces)) { groups.insert(gid) }
-                }
-            }
-            self.groups = groups
+        init(_ context: RequestContext) {
+            uid = context.peer.uid
+            groups = context.groups.union([context.peer.gid])
         }
 
         func may(_ need: Need, _ info: stat) -> Bool {

@@ -23,6 +23,9 @@ public struct RequestContext: Sendable {
 
     /// A member of an `--admin-group`: an admin as root and netd's own user are.
     public var inAdminGroup = false
+    /// The caller's groups (primary and supplementary) as the kernel gave them when it connected
+    /// (SO_PEERGROUPS): what netd checks a caller's access to files with.
+    public var groups: Set<UInt32> = []
 
     /// Root, netd's own user and `--admin-group` members see and touch everything (contract section 3).
     public var isAdmin: Bool { inAdminGroup || peer.uid == 0 || peer.uid == getuid() }

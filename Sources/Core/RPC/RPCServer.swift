@@ -178,6 +178,7 @@ public final class RPCServer: Service, Sendable {
             }.get()
             var context = RequestContext(peer: peer, connectionID: connectionID, logger: logger)
             context.inAdminGroup = decision == .admin
+            context.groups = groups
             context.eventLoop = loop
             context.notify = { line in try await outbox.send(line) }
             let admitted = context

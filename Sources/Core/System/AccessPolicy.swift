@@ -65,7 +65,12 @@ extension PeerCredentials {
                 var groups = [gid_t](repeating: 0, count: 256)
                 var length = socklen_t(groups.count * MemoryLayout<gid_t>.size)
                 // SO_PEERGROUPS (Linux 4.13): 59 in asm-generic/socket.h, which Glibc's module leaves out.
-                guard getsockopt(fd, SOL_SOCKET, 59, &groups, &length) == 0 else { return [] }
+                if getsockopt(fd, SOL_SOCKET, 59, &groups, &length) != 0 {
+                    // More groups than room: the kernel said how much it needs (up to NGROUPS_MAX).
+                    guard errno == ERANGE, Int(length) > groups.count * MemoryLayout<gid_t>.size else { return [] }
+                    groups = [gid_t](repeating: 0, count: Int(length) / MemoryLayout<gid_t>.size)
+                    guard getsockopt(fd, SOL_SOCKET, 59, &groups, &length) == 0 else { return [] }
+                }
                 return Array(groups.prefix(Int(length) / MemoryLayout<gid_t>.size))
             } ?? []
         }.get()
