@@ -226,8 +226,16 @@ final class SocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 promise.succeed(count)
             case .failure(let error):
                 // A write that fails closes the channel (NIO does so without an errorCaught).
-                if !(error is ChannelError) { self.fail(SocketErrors.failure(error, syscall: "write")) }
-                promise.fail(SocketErrors.response(SocketErrors.failure(error, syscall: "write"), id: nil, target: "on socket \(id)"))
+                guard error is ChannelError else {
+                    self.fail(SocketErrors.failure(error, syscall: "write"))
+                    return promise.fail(SocketErrors.response(SocketErrors.failure(error, syscall: "write"), id: nil, target: "on socket \(id)"))
+                }
+                // Still queued when the connection closed: what closed it answers (a reset is
+                // ECONNRESET), or that it closed.
+                guard let failure = self.failure else {
+                    return promise.fail(SocketErrors.invalidState("ERR_SOCKET_CLOSED", "socket \(id) closed before these bytes were written"))
+                }
+                promise.fail(SocketErrors.response(SocketFailure(code: failure.code, message: "write \(failure.code)"), id: nil, target: "on socket \(id)"))
             }
         }
     }
