@@ -30,12 +30,18 @@ let package = Package(
             path: "Sources/Framing",
             swiftSettings: strict
         ),
+        .target(
+            name: "NetdLocks",
+            dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            path: "Sources/Locks",
+            swiftSettings: strict
+        ),
         .target(name: "CNetdRelay", path: "Sources/CRelay"),
-        .target(name: "NetdRelay", dependencies: ["CNetdRelay"], path: "Sources/Relay", swiftSettings: strict),
+        .target(name: "NetdRelay", dependencies: ["CNetdRelay", "NetdLocks"], path: "Sources/Relay", swiftSettings: strict),
         .target(
             name: "NetdStore",
             dependencies: [
-                "NetdProtocol",
+                "NetdProtocol", "NetdLocks",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -45,7 +51,7 @@ let package = Package(
         .target(
             name: "NetdCore",
             dependencies: [
-                "NetdProtocol", "NetdFraming", "NetdStore", "NetdRelay",
+                "NetdProtocol", "NetdFraming", "NetdStore", "NetdRelay", "NetdLocks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -57,7 +63,7 @@ let package = Package(
         .target(
             name: "NetdClient",
             dependencies: [
-                "NetdProtocol", "NetdFraming",
+                "NetdProtocol", "NetdFraming", "NetdLocks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -87,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "netd-bench",
             dependencies: [
-                "NetdClient", "NetdProtocol", "NetdStore", "NetdCore", "NetdFraming", "NetdTestSupport",
+                "NetdClient", "NetdProtocol", "NetdStore", "NetdCore", "NetdFraming", "NetdTestSupport", "NetdLocks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -103,10 +109,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "CNetdTestSupport", path: "Tests/CSupport"),
-        .target(name: "NetdTestSupport", dependencies: ["CNetdTestSupport"], path: "Tests/Support", swiftSettings: strict),
+        .target(name: "NetdTestSupport", dependencies: ["CNetdTestSupport", "NetdLocks"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(
             name: "NetdRelayTests",
-            dependencies: ["NetdRelay", "NetdTestSupport"],
+            dependencies: ["NetdRelay", "NetdTestSupport", "NetdLocks"],
             path: "Tests/RelayTests",
             swiftSettings: strict
         ),
@@ -119,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "NetdEndToEndTests",
             dependencies: [
-                "NetdCore", "NetdClient", "NetdProtocol", "NetdFraming", "NetdTestSupport", "NetdRelay",
+                "NetdCore", "NetdClient", "NetdProtocol", "NetdFraming", "NetdTestSupport", "NetdRelay", "NetdLocks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -6,6 +6,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// replace: upgrading the relay in the middle of traffic. Clients keep round trips going on
@@ -149,7 +150,7 @@ enum ReplaceScenario {
 private final class RoundTrips: Sendable {
     let stopping = Atomic<Bool>(false)
     let broken = Atomic<Int>(0)
-    private let seen = Mutex<[(Duration, Double)]>([])
+    private let seen = Locked<[(Duration, Double)]>([])
 
     func record(at offset: Duration, milliseconds: Double) {
         seen.withLock { $0.append((offset, milliseconds)) }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import Synchronization
+import NetdLocks
 
 /// Loopback TCP servers the benchmark runs in-process as netd's peers.
 final class TCPPeer: Sendable {
@@ -25,7 +26,7 @@ final class TCPPeer: Sendable {
     var port: Int { channel.localAddress?.port ?? 0 }
 
     static func start(_ behaviour: Behaviour) async throws -> TCPPeer {
-        let holder = Mutex<TCPPeer?>(nil)
+        let holder = Locked<TCPPeer?>(nil)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -4,6 +4,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// Servers and load for the byte-moving scenarios (stream, relay), on plain blocking sockets with
@@ -25,7 +26,7 @@ final class ThreadServer: Sendable {
 
     let listener: Sockets.Listener
     let received = Atomic<Int>(0)
-    private let held = Mutex<[CInt]>([])
+    private let held = Locked<[CInt]>([])
 
     /// Listens on 127.0.0.1 (a free port) or on a Unix `path`, and serves each connection on its own thread.
     init(_ behaviour: Behaviour, unixPath: String? = nil) throws {

@@ -2,10 +2,10 @@ import Foundation
 import NetdClient
 import NetdProtocol
 import NetdTestSupport
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// workers: many short HTTP connections served by 4 Python worker processes that each loop on
@@ -103,7 +103,7 @@ enum WorkersScenario {
 
     /// Responses counted by the worker that served them, from the clients' threads.
     final class Tally: Sendable {
-        let counts = Mutex<[String: Int]>([:])
+        let counts = Locked<[String: Int]>([:])
     }
 
     /// One Python process accepting alone, serving as docs/examples/worker.py does.

@@ -4,6 +4,7 @@ import NIOPosix
 import NetdFraming
 import NetdProtocol
 import Synchronization
+import NetdLocks
 
 /// An async client for netd over its Unix socket, for netctl, tests and any Swift program.
 ///
@@ -133,7 +134,7 @@ final class ResponseRouter: ChannelInboundHandler, Sendable {
         var closed: NetdClientError?
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let notifications: AsyncStream<Data>.Continuation
 
     init(notifications: AsyncStream<Data>.Continuation) {

@@ -4,6 +4,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// The relays of netd: a few threads, each with its own epoll loop, that move bytes between
@@ -60,10 +61,10 @@ final class RelayLoop: Sendable {
 
     private let epoll: CInt
     private let wake: CInt
-    private let commands = Mutex<[Command]>([])
+    private let commands = Locked<[Command]>([])
     private let nextPair = Atomic<UInt64>(1)
     private let pairs = Atomic<Int>(0)
-    private let stopped = Mutex<(stopping: Bool, done: Bool)>((false, false))
+    private let stopped = Locked<(stopping: Bool, done: Bool)>((false, false))
     private let finished = DispatchSemaphore(value: 0)
 
     init(index: Int, pipeBytes: Int, splice: Bool) throws {

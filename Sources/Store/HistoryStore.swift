@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import NetdProtocol
 import Synchronization
+import NetdLocks
 
 /// The history database: one file, opened once, written by one writer (GRDB's pool serialises
 /// every write on a single connection) and readable by other programs while netd runs (WAL).
@@ -16,7 +17,7 @@ public final class HistoryStore: Sendable {
     let pool: DatabasePool
     private let logger: Logger
     /// The next id and the latest opening time given out, together (see ``allocate()``).
-    private let allocation: Mutex<(next: Int64, latest: Date)>
+    private let allocation: Locked<(next: Int64, latest: Date)>
     private let closed = Atomic<Bool>(false)
 
     /// Opens the database at `path`, creating it with the current schema when missing and
@@ -43,7 +44,7 @@ public final class HistoryStore: Sendable {
             try Schema.migrator.migrate(pool)
             let (highest, latest) = try Self.allocationStart(pool)
             self.pool = pool
-            allocation = Mutex((highest + 1, latest))
+            allocation = Locked((highest + 1, latest))
         } catch {
             throw OpenError(description: "cannot open the history database \(path): \(Self.reason(error))")
         }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import NetdProtocol
-import Synchronization
+import NetdLocks
 
 /// The one writer of the history database. Callers queue changes and return at once; the writer
 /// applies everything queued so far in one transaction, so the data path never waits on SQLite.
@@ -58,7 +58,7 @@ public final class HistoryWriter: Sendable {
     private let logger: Logger
     private let queueLimit: Int
     private let retryInterval: Duration
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Wakes the writer's thread: signalled when the first change of a spell is queued, or to stop.
     private let doorbell = DispatchSemaphore(value: 0)
 

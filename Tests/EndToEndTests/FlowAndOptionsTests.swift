@@ -3,11 +3,11 @@ import NIOCore
 import NIOPosix
 import NetdClient
 import NetdProtocol
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// Bounds a slow party cannot break (a subscriber that stops reading, a server nobody accepts
@@ -20,8 +20,8 @@ struct FlowAndOptionsTests {
             // A prompt subscriber that reads everything, beside the slow one.
             let prompt = try await NetdClient.connect(socketPath: netd.socketPath)
             _ = try await prompt.call(EventsSubscribeMethod.self, .init(types: ["error", "close"]))
-            let promptSeqs = Mutex<[Int64]>([])
-            let promptTypes = Mutex<Set<String>>([])
+            let promptSeqs = Locked<[Int64]>([])
+            let promptTypes = Locked<Set<String>>([])
             let reader = Task {
                 for await line in prompt.notifications {
                     guard let event = try? JSONDecoder().decode(JSONValue.self, from: line)["params"] else { continue }

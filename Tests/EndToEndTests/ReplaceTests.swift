@@ -2,11 +2,11 @@ import Foundation
 import NetdProtocol
 import NetdRelay
 import NetdTestSupport
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// `netd --replace` (contract section 13) with real netd processes and real peers: a new netd
@@ -176,7 +176,7 @@ import Glibc
 
     /// What the tasks of the test above saw: when the old netd had gone, the new netd, and when each flow finished sending.
     private final class Seen: Sendable {
-        let state = Mutex<(replaced: ContinuousClock.Instant?, netd: ChildProcess?, lastSent: [ContinuousClock.Instant])>((nil, nil, []))
+        let state = Locked<(replaced: ContinuousClock.Instant?, netd: ChildProcess?, lastSent: [ContinuousClock.Instant])>((nil, nil, []))
     }
 
     @Test func aNewNetdThatCannotTakeOverLeavesTheRunningOneServing() async throws {

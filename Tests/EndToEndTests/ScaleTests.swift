@@ -1,11 +1,11 @@
 import Foundation
 import NetdProtocol
 import NetdTestSupport
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// netd under numbers: a thousand RPC clients at once, ten thousand sockets at once, and a
@@ -24,7 +24,7 @@ struct ScaleTests {
     /// (sending `greeting` on each) until closed.
     final class HoldingPeer: Sendable {
         private final class Held: Sendable {
-            let descriptors = Mutex<[CInt]>([])
+            let descriptors = Locked<[CInt]>([])
         }
 
         let listener: Sockets.Listener

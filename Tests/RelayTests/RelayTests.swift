@@ -6,6 +6,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// The relay between real sockets: loopback TCP pairs and Unix socket pairs, with blocking
@@ -255,7 +256,7 @@ struct RelayTests {
 
 /// Records what a relay tells one end, for the tests to check.
 final class Watcher: RelayObserver {
-    private let state = Mutex<(log: [String], read: Int, written: Int)>(([], 0, 0))
+    private let state = Locked<(log: [String], read: Int, written: Int)>(([], 0, 0))
 
     var log: [String] { state.withLock { $0.log } }
     var totals: (read: Int, written: Int) { state.withLock { ($0.read, $0.written) } }

@@ -1,9 +1,9 @@
 import CNetdTestSupport
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// A child process started with posix_spawn (``netd_test_spawn``): its output goes to files, its
@@ -18,7 +18,7 @@ public final class Spawned: Sendable {
     }
 
     public let pid: Int32
-    private let status = Mutex<(exit: Int32?, waiters: [CheckedContinuation<Int32, Never>])>((nil, []))
+    private let status = Locked<(exit: Int32?, waiters: [CheckedContinuation<Int32, Never>])>((nil, []))
 
     /// Starts `executable` with `arguments`; `environment` is added to this process's own;
     /// `stdout` and `stderr` may be the same file.

@@ -1,9 +1,9 @@
 import NIOCore
 import NetdProtocol
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// A listening server netd holds for a user, with its queue of accepted sockets no client has
@@ -47,7 +47,7 @@ final class ManagedServer: Sendable {
         var handedOff: Owner?
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(
         id: Int64, kind: Kind, owner: Owner, label: String?, openedAt: String, backlog: Int,

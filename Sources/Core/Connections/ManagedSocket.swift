@@ -6,6 +6,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// A socket netd holds for a user: what never changes about it, its channel, whose
@@ -25,16 +26,16 @@ final class ManagedSocket: Sendable {
     let channel: any Channel
     private let handler: NIOLoopBound<SocketHandler>
     let shared: SocketShared
-    private let closedAt = Mutex<String?>(nil)
+    private let closedAt = Locked<String?>(nil)
     /// The sequence number of this socket's history record, for waiting until it is committed.
     let recordSequence: UInt64
     /// The socket's description with what never changes encoded once; ``info()`` fills in the rest.
     /// It changes once at most: when the socket joins a pair, its `peer` is encoded in.
-    private let described: Mutex<SocketInfo>
+    private let described: Locked<SocketInfo>
     /// The relay pair that carries the socket's bytes once it is attached or piped, and its side.
-    private let relayLink = Mutex<(link: RelayLink, side: Int)?>(nil)
+    private let relayLink = Locked<(link: RelayLink, side: Int)?>(nil)
     /// Who took the socket's descriptor, once `socket.handoff` gave it away.
-    private let taker = Mutex<Owner?>(nil)
+    private let taker = Locked<Owner?>(nil)
 
     init(
         id: Int64, role: Role, kind: Kind, owner: Owner, host: String?, serverID: Int64?, label: String?,
@@ -59,7 +60,7 @@ final class ManagedSocket: Sendable {
             id: id, role: role, kind: kind, state: .opening, local: local, remote: remote, host: host, server: serverID,
             label: label, owner: owner, bytesRead: 0, bytesWritten: 0, buffered: 0, openedAt: openedAt, closedAt: nil, error: nil)
         // Encoding plain values cannot fail; if it ever did, each description is encoded whole.
-        self.described = Mutex((try? described.withIdentityEncoded()) ?? described)
+        self.described = Locked((try? described.withIdentityEncoded()) ?? described)
     }
 
     /// When it closed, once it has.

@@ -1,6 +1,6 @@
 import Foundation
 import NetdProtocol
-import Synchronization
+import NetdLocks
 
 /// The sockets and servers netd holds: who owns each, the live-socket places of each user, and
 /// which closed sockets stay in memory for `socket.get`. Sockets belong to the user who opened
@@ -20,7 +20,7 @@ final class SocketRegistry: Sendable {
         var closedOrder: [Int64] = []
     }
 
-    private let registry = Mutex(Registry())
+    private let registry = Locked(Registry())
     private let socketsPerUser: Int
     private let serversPerUser: Int
     /// Closed sockets kept in memory for `socket.get`; older ones are answered from the database.

@@ -1,6 +1,6 @@
 import NIOCore
 import NetdProtocol
-import Synchronization
+import NetdLocks
 
 /// The part of a socket that RPC connections on any event loop read without hopping to the
 /// socket's own loop: its unread bytes, its counters and its state. `socket.get` and a
@@ -52,7 +52,7 @@ final class SocketShared: Sendable {
     }
 
     let limit: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(limit: Int) {
         self.limit = limit

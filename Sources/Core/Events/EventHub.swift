@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NetdProtocol
 import Synchronization
+import NetdLocks
 
 /// Where events go: every subscription, each bound to the RPC connection that made it.
 ///
@@ -22,7 +23,7 @@ public final class EventHub: Sendable {
         let queue: SubscriptionQueue
     }
 
-    private let subscriptions = Mutex<[Int64: Subscription]>([:])
+    private let subscriptions = Locked<[Int64: Subscription]>([:])
     private let subscribed = Atomic<Int>(0)
     private let nextID = Atomic<Int64>(1)
 
@@ -99,7 +100,7 @@ public final class EventHub: Sendable {
 final class SubscriptionQueue: Sendable {
     private let subscription: Int64
     private let continuation: AsyncStream<Event>.Continuation
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let writer: Task<Void, Never>
 
     private struct State {

@@ -1,7 +1,7 @@
 import Foundation
 import NetdProtocol
 import NetdRelay
-import Synchronization
+import NetdLocks
 
 /// One fault a user added (contract section 12): what it does, and its draws. The n-th
 /// connection it meets draws the n-th number of its seeded sequence, so the same seed and the
@@ -9,12 +9,12 @@ import Synchronization
 final class Fault: Sendable {
     let id: Int64
     private let described: FaultInfo
-    private let draws: Mutex<(met: Int, hit: Int, state: UInt64)>
+    private let draws: Locked<(met: Int, hit: Int, state: UInt64)>
 
     init(_ info: FaultInfo) {
         id = info.id
         described = info
-        draws = Mutex((info.met, info.hit, Self.stateAfter(info.met, seed: info.seed)))
+        draws = Locked((info.met, info.hit, Self.stateAfter(info.met, seed: info.seed)))
     }
 
     var type: FaultType { described.type }
@@ -108,7 +108,7 @@ final class FaultBook: Sendable {
         var types: [Int64: FaultType] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func allocateID() -> Int64 {
         state.withLock { state in

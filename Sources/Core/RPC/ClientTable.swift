@@ -1,6 +1,6 @@
 import NIOCore
 import NetdProtocol
-import Synchronization
+import NetdLocks
 
 /// The RPC connections netd holds, so that shutdown can stop them reading and status can count them.
 final class ClientTable: Sendable {
@@ -13,7 +13,7 @@ final class ClientTable: Sendable {
         var closing = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// `--max-clients`: connections at once, across all users.
     let limit: Int
     /// `--max-clients-per-user`: connections at once of one user.

@@ -1,5 +1,5 @@
 import NIOCore
-import Synchronization
+import NetdLocks
 
 /// Notification lines on their way to one RPC connection, from any thread. Queuing a line never
 /// waits for the event loop; lines queued before the loop gets to them leave in one write. While
@@ -14,9 +14,9 @@ final class NotificationOutbox: Sendable {
         var waiters: [CheckedContinuation<Void, any Error>] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let eventLoop: any EventLoop
-    private let connection: Mutex<NIOLoopBound<RPCConnection>?> = Mutex(nil)
+    private let connection: Locked<NIOLoopBound<RPCConnection>?> = Locked(nil)
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop

@@ -1,4 +1,4 @@
-import Synchronization
+import NetdLocks
 
 /// Where a handler leaves something its RPC connection must act on once the answer is on its way:
 /// a socket prepared for an attached stream (section 9), a descriptor to pass (section 11).
@@ -12,7 +12,7 @@ final class HandOverSlot<Value: Sendable>: Sendable {
         case abandoned
     }
 
-    private let state = Mutex<State>(.waiting)
+    private let state = Locked<State>(.waiting)
     private let discard: @Sendable (Value) -> Void
 
     init(discard: @escaping @Sendable (Value) -> Void) {

@@ -1,7 +1,7 @@
 import Foundation
 import NetdProtocol
 import NetdRelay
-import Synchronization
+import NetdLocks
 
 /// What a relay reports about one socket, turned into the socket's shared state (what
 /// `socket.get` shows) and its signals (history and events), as its handler does on NIO.
@@ -13,7 +13,7 @@ final class RelayedSocket: RelayObserver {
     /// Said just before the close of an attached socket: its stream ends with it.
     private let detached: (@Sendable () -> Void)?
     /// When the counts last went to history: they go at most every 200 ms, and exactly at close.
-    private let lastReported = Mutex<ContinuousClock.Instant>(.now)
+    private let lastReported = Locked<ContinuousClock.Instant>(.now)
 
     init(shared: SocketShared, signal: @escaping @Sendable (SocketSignal) -> Void, detached: (@Sendable () -> Void)? = nil) {
         self.shared = shared

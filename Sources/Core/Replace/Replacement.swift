@@ -2,10 +2,10 @@ import Foundation
 import Logging
 import NetdProtocol
 import NetdStore
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import NetdLocks
 #endif
 
 /// The running netd's side of `netd --replace` (contract section 13), behind `netd.replace`:
@@ -22,7 +22,7 @@ final class Replacement: Sendable {
     private let clients: ClientTable
     private let writer: HistoryWriter
     private let logger: Logger
-    private let parts = Mutex(Parts())
+    private let parts = Locked(Parts())
     /// How long requests in flight may take to finish before the replacement is given up.
     private let settleLimit: Duration = .seconds(10)
 

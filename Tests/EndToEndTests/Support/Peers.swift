@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
-import Synchronization
+import NetdLocks
 
 /// Real servers the tests start as netd's peers, on loopback or Unix sockets.
 enum Peer {
@@ -25,9 +25,9 @@ enum Peer {
     /// A running peer; `close()` stops it.
     final class Server: Sendable {
         let channel: any Channel
-        let received = Mutex<[UInt8]>([])
-        let connections = Mutex<[any Channel]>([])
-        let halfClosed = Mutex(0)
+        let received = Locked<[UInt8]>([])
+        let connections = Locked<[any Channel]>([])
+        let halfClosed = Locked(0)
 
         init(channel: any Channel) {
             self.channel = channel
@@ -42,7 +42,7 @@ enum Peer {
     }
 
     static func start(_ behaviour: Behaviour, host: String = "127.0.0.1", unixPath: String? = nil) async throws -> Server {
-        let holder = Mutex<Server?>(nil)
+        let holder = Locked<Server?>(nil)
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)

@@ -3,7 +3,7 @@ import Testing
 import NetdClient
 import NetdProtocol
 import NetdTestSupport
-import Synchronization
+import NetdLocks
 
 /// The built `netd` and `netctl`, next to the test bundle (`swift build --build-tests` builds them).
 enum Binaries {
@@ -57,7 +57,7 @@ final class ChildProcess: Sendable {
     private let outputPath: String
     private let errorPath: String
     private let process: Spawned
-    private let killedByWatchdog = Mutex(false)
+    private let killedByWatchdog = Locked(false)
 
     /// - Parameter environment: variables added to the test's own.
     init(_ executable: String, _ arguments: [String], stdin: String? = nil, folder: String, environment: [String: String] = [:]) throws {
