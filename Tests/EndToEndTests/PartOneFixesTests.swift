@@ -179,20 +179,37 @@ struct PartOneFixesTests {
                 input.fileHandleForWriting.write(Data("BEGIN EXCLUSIVE;\nSELECT 'locked';\n".utf8))
                 _ = output.fileHandleForReading.availableData
 
+                // For five seconds of holding it, sockets open, carry bytes and close. The lock is
+                // held until the test lets it go below: bytes that arrive at all did not wait for it.
                 let started = ContinuousClock.now
-                let connected = try await Self.call(raw, "socket.connect", #"{"host":"127.0.0.1","port":\#(peer.port)}"#)
-                let socket = try #require(connected["result"]?["id"]?.integerValue)
-                try await Self.call(raw, "socket.write", #"{"id":\#(socket),"data":"while locked"}"#)
-                // The lock is held until the test lets it go below: bytes that arrive at all did not wait for it.
-                #expect(await eventually(seconds: 10) { peer.received.withLock { $0.count } == 12 }, "took \(ContinuousClock.now - started)")
+                var sockets: [Int64] = []
+                var expected = 0
+                while ContinuousClock.now - started < .seconds(5), sockets.count < 100 {
+                    let connected = try await Self.call(raw, "socket.connect", #"{"host":"127.0.0.1","port":\#(peer.port),"label":"locked"}"#)
+                    let socket = try #require(connected["result"]?["id"]?.integerValue, "\(connected)")
+                    let text = "while locked \(sockets.count)"
+                    try await Self.call(raw, "socket.write", #"{"id":\#(socket),"data":"\#(text)"}"#)
+                    expected += text.utf8.count
+                    #expect(await eventually(seconds: 10) { peer.received.withLock { $0.count } == expected }, "round \(sockets.count)")
+                    try await Self.call(raw, "socket.close", #"{"id":\#(socket)}"#)
+                    sockets.append(socket)
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(locker.isRunning, "the lock was held throughout")
+                #expect(sockets.count >= 10, "only \(sockets.count) sockets in five seconds of lock")
 
-                // Once the lock goes, the record catches up.
+                // Once the lock goes, history catches up: every record, closed, with its count.
                 try input.fileHandleForWriting.close()
                 locker.waitUntilExit()
-                #expect(try await eventually {
-                    let record = try await Self.call(raw, "history.query", #"{"limit":1}"#)["result"]?["items"]?.arrayValue?.first
-                    return record?["id"] == .integer(socket)
-                })
+                var records: [JSONValue] = []
+                let caughtUp = try await eventually {
+                    records = try await Self.call(raw, "history.query", #"{"label":"locked","state":"closed","limit":1000}"#)["result"]?["items"]?.arrayValue ?? []
+                    return records.count == sockets.count
+                }
+                #expect(caughtUp, "\(records.count) of \(sockets.count) records")
+                #expect(Set(records.compactMap { $0["id"]?.integerValue }) == Set(sockets))
+                let written = records.compactMap { $0["bytesWritten"]?.integerValue }.reduce(0, +)
+                #expect(written == Int64(expected), "bytes written on record: \(written) of \(expected)")
             }
         }
     }
