@@ -65,7 +65,7 @@ struct History: ParsableCommand {
         }
         let params = HistoryQueryMethod.Params(
             since: since?.iso, until: until?.iso, role: filters.role, kind: filters.kind, state: state, host: filters.host,
-            port: filters.port, path: filters.path, server: filters.server, label: filters.label, limit: limit, before: before)
+            port: filters.port, path: filters.path.map(Target.absolute), server: filters.server, label: filters.label, limit: limit, before: before)
         let page = try globals.withClient { try $0.call(HistoryQueryMethod.self, params) }
         try globals.print(page) { page in
             var rows = [["ID", "OPENED (UTC)", "DURATION", "KIND", "ROLE", "REMOTE", "IN", "OUT", "END", "LABEL"]]
@@ -138,7 +138,7 @@ struct Stats: ParsableCommand {
     func run() throws {
         let params = HistoryStatsMethod.Params(
             since: since?.iso, until: until?.iso, groupBy: by, role: filters.role, kind: filters.kind, host: filters.host,
-            port: filters.port, path: filters.path, server: filters.server, label: filters.label, limit: limit)
+            port: filters.port, path: filters.path.map(Target.absolute), server: filters.server, label: filters.label, limit: limit)
         let result = try globals.withClient { try $0.call(HistoryStatsMethod.self, params) }
         try globals.print(result) { result in
             var rows = [[by.rawValue.uppercased(), "CONN", "OPEN", "FAILED", "IN", "OUT", "P50", "P99", "ERRORS"]]

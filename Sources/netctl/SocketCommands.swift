@@ -16,10 +16,12 @@ struct Target {
     var port: Int?
     var path: String?
 
-    /// Anything with a `/` is a path; otherwise the port is after the last colon.
+    /// Anything with a `/`, or ending in `.sock`, is a Unix socket path, made absolute against
+    /// netctl's working directory (netd refuses relative paths: it cannot know the caller's);
+    /// otherwise the port is after the last colon.
     init(parsing text: String, hostRequired: Bool) throws {
-        if text.contains("/") {
-            path = text
+        if text.contains("/") || text.hasSuffix(".sock") {
+            path = Self.absolute(text)
             return
         }
         var rest = Substring(text)
@@ -35,6 +37,22 @@ struct Target {
             throw ValidationError("\(rest) is not a port (0-65535)")
         }
         self.port = port
+    }
+
+    /// `path` against the working directory, `.` and `..` resolved by their names (as the shell's
+    /// `cd -L` does; nothing needs to exist yet).
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let base = FileManager.default.currentDirectoryPath
+        var parts: [Substring] = []
+        for part in (base + "/" + path).split(separator: "/") {
+            switch part {
+            case ".": continue
+            case "..": _ = parts.popLast()
+            default: parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 }
 

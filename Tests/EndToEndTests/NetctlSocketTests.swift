@@ -3,6 +3,10 @@ import NetdClient
 import NetdProtocol
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// netctl's socket commands, each a separate process, against a real netd process.
 @Suite(.timeLimit(.minutes(2)))
 struct NetctlSocketTests {
@@ -77,6 +81,44 @@ struct NetctlSocketTests {
 
         let closedServer = try await fixture.netctl("close", String(server.id), "--connections")
         #expect(closedServer.stdout == "server \(server.id) closed\n")
+        #expect(try await fixture.stop().status == 0)
+    }
+
+    /// A relative socket path is the caller's: netctl makes it absolute against its own working
+    /// directory, and netd refuses one that comes relative (it cannot know the caller's directory).
+    @Test func relativeSocketPathsAreTheCallersDirectory() async throws {
+        let fixture = try await NetdFixture.start()
+        defer { fixture.folder.remove() }
+        let work = fixture.folder.path + "/work"
+        try FileManager.default.createDirectory(atPath: work + "/sub", withIntermediateDirectories: true)
+        let netctl = try Binaries.path("netctl")
+        // netd runs elsewhere; netctl runs in `work/sub`.
+        func inWork(_ arguments: String) async throws -> ProcessOutput {
+            try await run("/bin/sh", ["-c", "cd \(work)/sub && \(netctl) --socket \(fixture.socket) --json \(arguments)"], folder: fixture.folder.path)
+        }
+        let listening = try await inWork("listen ../api.sock")
+        #expect(listening.status == 0, "\(listening.stderr)")
+        let server = try JSONDecoder().decode(ServerInfo.self, from: Data(listening.stdout.utf8))
+        #expect(server.local?.path == work + "/api.sock")
+        var info = stat()
+        #expect(lstat(work + "/api.sock", &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK)
+        let bare = try await inWork("listen app.sock")
+        #expect(bare.status == 0, "\(bare.stderr)")
+        #expect(lstat(work + "/sub/app.sock", &info) == 0, "a name ending in .sock is a path too")
+        let connected = try await inWork("connect ./../api.sock")
+        #expect(connected.status == 0, "\(connected.stderr)")
+        #expect(try JSONDecoder().decode(SocketInfo.self, from: Data(connected.stdout.utf8)).remote?.path == work + "/api.sock")
+
+        // Straight to netd, a relative path is refused and nothing is made.
+        let client = try BlockingRPC(fixture.socket)
+        defer { client.close() }
+        for (method, params) in [("server.listen", #"{"path":"rel.sock"}"#), ("socket.connect", #"{"path":"./api.sock"}"#),
+                                 ("server.listen", #"{"port":0,"forward":{"path":"api.sock"}}"#)] {
+            let refused = try await client.call(method, params)
+            #expect(refused["error"]?["code"] == .integer(-32602), "\(method) \(params): \(refused)")
+            #expect(refused["error"]?["message"]?.stringValue?.contains("absolute") == true, "\(refused)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: fixture.folder.path + "/rel.sock"))
         #expect(try await fixture.stop().status == 0)
     }
 

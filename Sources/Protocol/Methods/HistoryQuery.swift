@@ -100,7 +100,7 @@ enum HistoryFilterFields {
         try Check.timestamp(since, "since")
         try Check.timestamp(until, "until")
         try Check.port(port, "port", allowZero: true)
-        if let path { try Check.unixPath(path) }
+        if let path { try Check.unixPath(path, absolute: false) }
         if host?.isEmpty == true { throw .invalidParams("`host` must not be empty") }
     }
 }

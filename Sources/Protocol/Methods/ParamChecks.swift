@@ -17,9 +17,16 @@ enum Check {
         }
     }
 
-    static func unixPath(_ path: String, _ name: String = "path") throws(ResponseError) {
+    /// A Unix socket path netd would bind or connect: absolute (a daemon has no business guessing
+    /// a caller's working directory), at most 107 bytes, no NUL. `absolute: false` for filters,
+    /// which only compare.
+    static func unixPath(_ path: String, _ name: String = "path", absolute: Bool = true) throws(ResponseError) {
         guard !path.isEmpty else { throw .invalidParams("`\(name)` must not be empty") }
         guard !path.utf8.contains(0) else { throw .invalidParams("`\(name)` must not contain NUL") }
+        guard !absolute || path.hasPrefix("/") else {
+            throw .invalidParams(
+                "`\(name)` must be an absolute path, not \"\(ResponseError.quoting(path))\": netd cannot know the caller's working directory (netctl makes relative paths absolute itself)")
+        }
         let bytes = path.utf8.count
         guard bytes <= NetdPaths.maximumSocketPathBytes else {
             throw .invalidParams("`\(name)` is \(bytes) bytes; a Unix socket path holds at most \(NetdPaths.maximumSocketPathBytes)")
