@@ -49,7 +49,7 @@ struct Get: ParsableCommand {
 }
 
 struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List your servers and sockets.")
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List your servers and sockets.", aliases: ["list"])
 
     @OptionGroup var globals: GlobalOptions
     @Option(help: "Only this state.") var state: String?

@@ -99,6 +99,10 @@ enum Main {
     /// Synchronous from start to end: no concurrency runtime to start for a command that makes a
     /// call or two over a blocking socket.
     static func main() {
+        if let unknown = Suggestion.unknownCommand(in: Array(CommandLine.arguments.dropFirst())) {
+            Terminal.err(unknown + "\n")
+            exit(2)
+        }
         do {
             var command = try Netctl.parseAsRoot()
             try command.run()
@@ -113,5 +117,46 @@ enum Main {
             }
             Netctl.exit(withError: error)
         }
+    }
+}
+
+/// A mistyped subcommand gets the nearest names, not ArgumentParser's "Unexpected argument".
+enum Suggestion {
+    /// netctl's subcommands, and the words ArgumentParser itself takes in their place.
+    static var commands: [String] {
+        Netctl.configuration.subcommands.flatMap { [$0._commandName] + $0.configuration.aliases } + ["help"]
+    }
+
+    /// The message for `arguments` if the subcommand in them is no command; nil otherwise.
+    static func unknownCommand(in arguments: [String]) -> String? {
+        // The first word that is neither an option nor an option's value: `--socket PATH` takes one.
+        var index = 0
+        while index < arguments.count, arguments[index].hasPrefix("-") {
+            index += ["--socket", "--generate-completion-script"].contains(arguments[index]) ? 2 : 1
+        }
+        guard index < arguments.count else { return nil }
+        let word = arguments[index]
+        guard !commands.contains(word) else { return nil }
+        let near = commands.map { ($0, distance(word.lowercased(), $0)) }
+            .filter { $0.1 <= 2 || $0.0.hasPrefix(word.lowercased()) }
+            .sorted { $0.1 < $1.1 }
+            .map { "`netctl \($0.0)`" }
+        let hint = near.isEmpty ? "" : " Did you mean \(near.prefix(3).joined(separator: " or "))?"
+        return "netctl: no command `\(word)`.\(hint) (`netctl help` lists every command.)"
+    }
+
+    /// Edit distance (Levenshtein) between two words.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty else { return b.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(1, b.count) where j <= b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 }

@@ -135,6 +135,17 @@ struct ProcessTests {
             #expect(output.status == 2, "netctl \(usage) exited \(output.status)")
         }
 
+        // A mistyped command is named, with the nearest ones, and nothing is sent to netd.
+        for (typed, suggested) in [(["sttus"], "netctl status"), (["--json", "lsit"], "netctl list"), (["hstory"], "netctl history")] {
+            let output = try await run(netctl, ["--socket", socket] + typed, folder: folder.path)
+            #expect(output.status == 2, "netctl \(typed) exited \(output.status)")
+            #expect(output.stderr.contains("no command `\(typed.last ?? "")`") && output.stderr.contains("Did you mean") && output.stderr.contains("`\(suggested)`"), "\(output.stderr)")
+        }
+        let nothingNear = try await run(netctl, ["--socket", socket, "xyzzy"], folder: folder.path)
+        #expect(nothingNear.status == 2 && !nothingNear.stderr.contains("Did you mean"), "\(nothingNear.stderr)")
+        let completion = try await run(netctl, ["--generate-completion-script", "bash"], folder: folder.path)
+        #expect(completion.status == 0 && completion.stdout.contains("complete"), "a value after an option is not a command: \(completion.stderr)")
+
         let help = try await run(netctl, ["--help"], folder: folder.path)
         #expect(help.status == 0)
         #expect(help.stdout.contains("Exit status"))
