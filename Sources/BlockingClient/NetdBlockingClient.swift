@@ -109,6 +109,21 @@ public final class NetdBlockingClient {
         }
     }
 
+    /// The next line netd sends within `milliseconds`, or nil if none came by then.
+    public func receiveLine(withinMilliseconds milliseconds: Int64) throws(NetdClientError) -> Data? {
+        let deadline = ContinuousClock.now + .milliseconds(milliseconds)
+        while !pending.contains(UInt8(ascii: "\n")) {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return nil }
+            var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let millisecondsLeft = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let ready = poll(&waiting, 1, millisecondsLeft)
+            if ready < 0, errno != EINTR { throw .connectionClosed(reason: String(cString: strerror(errno))) }
+            if ready > 0 { break }
+        }
+        return try receiveLine()
+    }
+
     /// The next line netd sends: after `events.subscribe`, each is an event notification.
     public func receiveLine() throws(NetdClientError) -> Data {
         while true {

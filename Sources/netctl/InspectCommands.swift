@@ -126,3 +126,68 @@ func table(_ rows: [[String]]) -> String {
             .reversed().drop(while: { $0 == " " }).reversed())
     }.joined(separator: "\n")
 }
+
+struct Wait: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Wait until a socket or server reaches a state, or until its next event of a type.",
+        discussion: """
+            Made for test scripts: exit status 0 when it happens, 1 when --timeout passes first (or netd \
+            says the id is not yours). --state is checked at once, then as it changes; --event waits for \
+            the next such event after netctl starts waiting.
+            Examples: netctl wait 7 --state closed --timeout 5s    netctl wait 3 --event connection
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "The socket's or server's id.") var id: Int64
+    @Option(help: "A state: opening, open, readOnly, writeOnly or closed; a server's listening or closed.") var state: String?
+    @Option(help: "An event type: connect, connection, data, end, timeout, error, close, fault, ...") var event: String?
+    @Option(help: "Give up after this long: 500ms, 5s, 2m (default: wait as long as it takes).") var timeout: String?
+
+    func validate() throws {
+        guard (state == nil) != (event == nil) else { throw ValidationError("give one of --state or --event") }
+        if let state, !["opening", "open", "readOnly", "writeOnly", "closed", "listening"].contains(state) {
+            throw ValidationError("--state \(state): states are opening, open, readOnly, writeOnly, closed and listening")
+        }
+        if let event, !EventsSubscribeMethod.eventTypes.contains(event) {
+            throw ValidationError("--event \(event): types are \(EventsSubscribeMethod.eventTypes.joined(separator: ", "))")
+        }
+        if let timeout, DurationText.milliseconds(timeout) == nil { throw ValidationError("--timeout \(timeout) is not a duration such as 500ms or 5s") }
+    }
+
+    func run() throws {
+        let limit = timeout.flatMap(DurationText.milliseconds) ?? Int64.max / 2
+        let deadline = ContinuousClock.now + .milliseconds(limit)
+        let happened: Bool = try globals.withClient { client in
+            if let event {
+                _ = try client.call(EventsSubscribeMethod.self, .init(types: [event], ids: [id]))
+                while true {
+                    let left = deadline - ContinuousClock.now
+                    let milliseconds = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
+                    guard milliseconds > 0, let line = try client.receiveLine(withinMilliseconds: milliseconds) else { return false }
+                    if let notice = try? JSONDecoder().decode(JSONValue.self, from: line), notice["params"]?["type"] == .string(event) {
+                        if globals.json, let params = notice["params"] { Swift.print(String(decoding: try JSONCoding.encode(params), as: UTF8.self)) }
+                        return true
+                    }
+                }
+            }
+            let wanted = state ?? ""
+            // A server's id answers server.get; anything else is a socket's.
+            let method = (try? client.call(ServerGetMethod.self, .init(id: id))) != nil ? "server.get" : "socket.get"
+            while true {
+                let current = try client.call(method: method, params: .object(["id": .integer(id)]))
+                if current["state"] == .string(wanted) {
+                    if globals.json { Swift.print(String(decoding: try JSONCoding.encode(current), as: UTF8.self)) }
+                    return true
+                }
+                guard ContinuousClock.now < deadline else { return false }
+                usleep(20_000)
+            }
+        }
+        guard happened else {
+            let what = state.map { "reach state \($0)" } ?? "see a \(event ?? "") event"
+            Terminal.err("netctl: \(id) did not \(what) within \(timeout ?? "")\n")
+            throw ExitCode(1)
+        }
+        if !globals.json { Swift.print(state.map { "\(id) is \($0)" } ?? "\(id): \(event ?? "")") }
+    }
+}

@@ -20,7 +20,7 @@ struct Netctl: ParsableCommand {
         version: NetdVersion.current,
         subcommands: [
             Ping.self, Status.self, Connect.self, Listen.self, Accept.self, Send.self, Recv.self, End.self, Close.self,
-            List.self, Get.self, Watch.self, History.self, Stats.self, Call.self, Exec.self,
+            List.self, Get.self, Watch.self, Wait.self, History.self, Stats.self, Call.self, Exec.self,
         ])
 
     /// Lets `--socket` and `--json` come before the subcommand too (`netctl --json status`).

@@ -84,6 +84,44 @@ struct NetctlSocketTests {
         #expect(try await fixture.stop().status == 0)
     }
 
+    /// `netctl wait`, for test scripts: 0 when the state or event comes, 1 when the timeout passes first.
+    @Test func waitForAStateOrAnEvent() async throws {
+        let fixture = try await NetdFixture.start()
+        defer { fixture.folder.remove() }
+        let listening = try await fixture.netctl("--json", "listen", "127.0.0.1:0")
+        let server = try JSONDecoder().decode(ServerInfo.self, from: Data(listening.stdout.utf8))
+        let port = try #require(server.local?.port)
+        // Waits for the next connection to the server, while one comes.
+        let waiter = try ChildProcess(
+            try Binaries.path("netctl"), ["--socket", fixture.socket, "wait", String(server.id), "--event", "connection", "--timeout", "20s"],
+            folder: fixture.folder.path)
+        // It may not have subscribed yet when the first connection comes: connect until it has seen one.
+        var sockets: [SocketInfo] = []
+        for _ in 0..<50 where waiter.isRunning {
+            let connected = try await fixture.netctl("--json", "connect", "127.0.0.1:\(port)")
+            sockets.append(try JSONDecoder().decode(SocketInfo.self, from: Data(connected.stdout.utf8)))
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let socket = try #require(sockets.first)
+        let waited = try await waiter.wait(limit: .seconds(30))
+        #expect(waited.status == 0 && waited.stdout == "\(server.id): connection\n", "\(waited)")
+
+        // A state that does not come in time: status 1 and what it waited for.
+        let late = try await fixture.netctl("wait", String(socket.id), "--state", "closed", "--timeout", "300ms")
+        #expect(late.status == 1 && late.stderr.contains("did not reach state closed within 300ms"), "\(late)")
+        // One that holds already answers at once.
+        let now = try await fixture.netctl("wait", String(socket.id), "--state", "open")
+        #expect(now.status == 0 && now.stdout == "\(socket.id) is open\n", "\(now)")
+        _ = try await fixture.netctl("close", String(socket.id))
+        let closed = try await fixture.netctl("--json", "wait", String(socket.id), "--state", "closed", "--timeout", "5s")
+        #expect(closed.status == 0 && closed.stdout.contains(#""state":"closed""#), "\(closed)")
+        // Usage errors are 2; an id that is not yours is netd's -32001, 1.
+        #expect(try await fixture.netctl("wait", "1", "--state", "bogus").status == 2)
+        #expect(try await fixture.netctl("wait", "1").status == 2)
+        #expect(try await fixture.netctl("wait", "99999", "--state", "open", "--timeout", "1s").status == 1)
+        #expect(try await fixture.stop().status == 0)
+    }
+
     /// A relative socket path is the caller's: netctl makes it absolute against its own working
     /// directory, and netd refuses one that comes relative (it cannot know the caller's directory).
     @Test func relativeSocketPathsAreTheCallersDirectory() async throws {
