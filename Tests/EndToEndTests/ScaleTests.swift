@@ -10,7 +10,8 @@ import NetdLocks
 
 /// netd under numbers: a thousand RPC clients at once, ten thousand sockets at once, and a
 /// SIGTERM with a thousand sockets open, each against a netd process and real loopback peers.
-@Suite(.timeLimit(.minutes(3)))
+/// One at a time: together they would load a two-core machine for every other suite beside them.
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct ScaleTests {
     /// The test holds as many descriptors as netd does: its soft limit goes up to the hard one.
     private static func raiseOwnFileLimit() {
