@@ -154,6 +154,34 @@ struct ProcessTests {
         #expect(try await netd.wait().status == 0)
     }
 
+    /// The man pages in docs/man are current: every command netctl has, and every flag netd takes,
+    /// is in them (`bash scripts/man` regenerates both).
+    @Test func theManPagesAreCurrent() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let netctlPage = try String(contentsOfFile: try repositoryFile("docs/man/netctl.1"), encoding: .utf8)
+        let netdPage = try String(contentsOfFile: try repositoryFile("docs/man/netd.8"), encoding: .utf8)
+        #expect(netdPage.contains(".Dt NETD 8") && netctlPage.contains(".Dt NETCTL 1"))
+        // netctl's commands as its help lists them, netd's flags as its help lists them.
+        let help = try await run(try Binaries.path("netctl"), ["--help"], folder: folder.path).stdout
+        // Each command's line starts two spaces in; the lines its summary wraps onto start further in.
+        let commands = (help.components(separatedBy: "SUBCOMMANDS:").last?.split(separator: "\n") ?? [])
+            .filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }
+            .compactMap { $0.split(separator: " ").first.map { String($0).trimmingCharacters(in: .punctuationCharacters) } }
+            .filter { $0 != "See" }  // "See 'netctl help <subcommand>' ...", after the list
+        #expect(commands.count >= 15, "\(commands)")
+        for command in commands {
+            #expect(netctlPage.contains(".It Em \(command)") || netctlPage.contains(".It Em \"\(command),"), "netctl \(command) is not in docs/man/netctl.1: bash scripts/man")
+        }
+        let netdHelp = try await run(try Binaries.path("netd"), ["--help"], folder: folder.path).stdout
+        let flags = Set(netdHelp.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "[" || $0 == "]" || $0 == "," })
+            .filter { $0.hasPrefix("--") && $0.count > 2 }.map { String($0.dropFirst(2)) })
+        #expect(flags.count >= 20, "\(flags)")
+        for flag in flags where flag != "help" && flag != "version" {
+            #expect(netdPage.contains("Fl -\(flag)"), "netd --\(flag) is not in docs/man/netd.8: bash scripts/man")
+        }
+    }
+
     @Test func eventLoopsSetsHowManyThreadsServe() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
