@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NetdClient
 import NetdProtocol
+import NetdTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -15,7 +16,9 @@ import NetdLocks
 @Suite(.timeLimit(.minutes(2)))
 struct FlowAndOptionsTests {
     @Test func aSubscriberThatStopsReadingLosesEventsKnowinglyAndSlowsNobody() async throws {
-        let refusing = try #require(unusedLoopbackPort())
+        let refusingPort = try Sockets.refusingTCP()
+        defer { refusingPort.close() }
+        let refusing = refusingPort.port
         try await withRunningDaemon { netd in
             // A prompt subscriber that reads everything, beside the slow one.
             let prompt = try await NetdClient.connect(socketPath: netd.socketPath)
@@ -309,7 +312,8 @@ struct FlowAndOptionsTests {
     }
 }
 
-/// A loopback TCP port nothing listens on right now (bound, read, released).
+/// A loopback TCP port nothing listens on right now (bound, read, released): for a local port
+/// on 127.0.0.2, where no other test binds; a port to be refused is `Sockets.refusingTCP()`.
 func unusedLoopbackPort(host: String = "127.0.0.1") -> Int? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return nil }

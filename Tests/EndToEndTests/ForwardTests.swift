@@ -133,9 +133,9 @@ import Glibc
 
     @Test func anUnreachableTargetResetsTheClientAndRecordsTheFailedConnect() async throws {
         try await withRunningDaemon { netd in
-            let closedPort = try Sockets.listenTCP()
-            let port = closedPort.port
-            closedPort.close()
+            let refusing = try Sockets.refusingTCP()
+            defer { refusing.close() }
+            let port = refusing.port
             let rpc = try BlockingRPC(netd.socketPath)
             defer { rpc.close() }
             let (serverID, front) = try await Self.forward(rpc, to: #"{"host":"127.0.0.1","port":\#(port)}"#)

@@ -1,6 +1,7 @@
 import Foundation
 import NetdClient
 import NetdProtocol
+import NetdTestSupport
 import Testing
 
 /// history.query, history.get, history.stats and history.prune against a real netd, with real
@@ -10,7 +11,9 @@ struct HistoryTests {
     @Test func queryGetAndStatsDescribeWhatHappened() async throws {
         let peer = try await Peer.start(.echo)
         defer { Task { await peer.close() } }
-        let refusing = try #require(unusedLoopbackPort())
+        let refusingPort = try Sockets.refusingTCP()
+        defer { refusingPort.close() }
+        let refusing = refusingPort.port
         try await withRunningDaemon { netd in
             try await netd.withClient { client in
                 let started = Timestamp.format(Date().addingTimeInterval(-1))

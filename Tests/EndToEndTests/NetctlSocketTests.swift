@@ -1,6 +1,7 @@
 import Foundation
 import NetdClient
 import NetdProtocol
+import NetdTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -211,7 +212,9 @@ struct NetctlSocketTests {
         defer { fixture.folder.remove() }
         let peer = try await Peer.start(.echo)
         defer { Task { await peer.close() } }
-        let refusing = try #require(unusedLoopbackPort())
+        let refusingPort = try Sockets.refusingTCP()
+        defer { refusingPort.close() }
+        let refusing = refusingPort.port
         let connected = try await fixture.netctl("--json", "connect", "127.0.0.1:\(peer.port)", "--label", "echo")
         let id = try JSONDecoder().decode(SocketInfo.self, from: Data(connected.stdout.utf8)).id
         _ = try await fixture.netctl("send", String(id), "hello")

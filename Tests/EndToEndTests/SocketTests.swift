@@ -195,10 +195,10 @@ struct SocketTests {
         defer { Task { await peer.close() } }
         try await withRunningDaemon { netd in
             try await netd.withClient { client in
-                // A port nobody listens on: take one and close it.
-                let closed = try await Peer.start(.echo)
-                let closedPort = closed.port
-                await closed.close()
+                // A port nobody listens on, held so that no other test takes it meanwhile.
+                let refusing = try Sockets.refusingTCP()
+                defer { refusing.close() }
+                let closedPort = refusing.port
                 #expect(await code { _ = try await client.call(SocketConnectMethod.self, .init(port: closedPort, host: "127.0.0.1")) }! == (-32004, "ECONNREFUSED"))
                 #expect(await code { _ = try await client.call(SocketConnectMethod.self, .init(port: 80, host: Self.unresolvable)) }! == (-32005, "ENOTFOUND"))
                 #expect(await code { _ = try await client.call(SocketConnectMethod.self, .init(path: netd.folder.path + "/absent.sock")) }! == (-32004, "ENOENT"))

@@ -29,6 +29,19 @@ extension Sockets {
     }
 
     public static func listenTCP(port: Int = 0) throws -> Listener {
+        let listener = try bindTCP(port: port)
+        guard listen(listener.descriptor, 512) == 0 else { throw Failure(call: "listen", code: errno) }
+        return listener
+    }
+
+    /// A port on 127.0.0.1 where every connect is refused for as long as the test holds it: bound
+    /// and never listening, so Linux answers a SYN with a reset and no other test can take the port
+    /// meanwhile (a port merely closed again can become another test's listener or local port).
+    public static func refusingTCP() throws -> Listener {
+        try bindTCP(port: 0)
+    }
+
+    private static func bindTCP(port: Int) throws -> Listener {
         let listener = socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         var address = loopback(port: port)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -40,7 +53,6 @@ extension Sockets {
                 guard getsockname(listener, $0, &length) == 0 else { throw Failure(call: "getsockname", code: errno) }
             }
         }
-        guard listen(listener, 512) == 0 else { throw Failure(call: "listen", code: errno) }
         return Listener(descriptor: listener, port: Int(UInt16(bigEndian: address.sin_port)))
     }
 
