@@ -77,6 +77,20 @@ public final class NetdBlockingClient {
         return (result, received)
     }
 
+    /// Calls a method after whose answer this connection carries a socket's raw bytes (contract
+    /// section 9: `socket.attach`, or `attach: true` on `socket.connect` and `server.accept`).
+    /// After a result that switched, make no more calls: take the stream with ``takeStream()``.
+    public func callAttaching<M: RPCMethod>(_ method: M.Type, _ params: M.Params) throws -> M.Result where M.Params: StreamSwitchingParams {
+        try call(method, params)
+    }
+
+    /// The connection's descriptor (still owned by this client, closed with it) and the stream's
+    /// bytes that were read together with the answer line: they come first.
+    public func takeStream() -> (descriptor: Int32, unread: [UInt8]) {
+        defer { pending = [] }
+        return (fd, pending)
+    }
+
     /// Calls any method with raw JSON params; the result as JSON.
     public func call(method: String, params: JSONValue?) throws -> JSONValue {
         try NetdClientError.decodeResult(JSONValue.self, from: exchange(method: method, params: params))
@@ -88,10 +102,13 @@ public final class NetdBlockingClient {
         var line = Data(try JSONCoding.encode(RequestMessage(id: .number(id), method: method, params: params)))
         line.append(UInt8(ascii: "\n"))
         try send(line)
-        // Answers to other ids (there are none on this connection) and notifications are skipped.
+        // Answers to other ids (there are none on this connection) and notifications are skipped;
+        // an error with id null is about this connection (netd refused it, say), so it answers too.
         while true {
             let answer = try receiveLine()
-            if let header = try? JSONDecoder().decode(ServerMessageHeader.self, from: answer), header.id == .number(id) {
+            if let header = try? JSONDecoder().decode(ServerMessageHeader.self, from: answer),
+                header.id == .number(id) || (header.method == nil && (header.id == nil || header.id == .null))
+            {
                 return answer
             }
         }

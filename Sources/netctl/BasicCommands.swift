@@ -11,7 +11,9 @@ import NetdBlockingClient
 import NetdProtocol
 
 struct Ping: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: PingMethod.summary)
+    static let configuration = CommandConfiguration(
+        abstract: PingMethod.summary,
+        discussion: "Example: netctl ping    (exit status 3 when netd cannot be reached: made for scripts)")
 
     @OptionGroup var globals: GlobalOptions
 
@@ -27,7 +29,9 @@ struct Ping: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: StatusMethod.summary)
+    static let configuration = CommandConfiguration(
+        abstract: StatusMethod.summary,
+        discussion: "Example: netctl status    netctl --json status | jq .limits")
 
     @OptionGroup var globals: GlobalOptions
 

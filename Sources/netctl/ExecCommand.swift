@@ -40,18 +40,18 @@ struct Exec: ParsableCommand {
         let (descriptor, label, unread) = try globals.withClient { client -> (CInt, String?, String) in
             do {
                 let (taken, descriptor) = try client.callTakingDescriptor(SocketHandoffMethod.self, .init(id: id))
-                guard let descriptor else { throw Failure.unreachable("netd answered without the descriptor") }
+                guard let descriptor else { throw Failure.failed("netd answered without the descriptor") }
                 return (descriptor, taken.socket.label, taken.data)
             } catch let error as ResponseError where error.code == ErrorCode(rawValue: -32001) {
                 // Not a socket of yours: perhaps a server.
                 let (taken, descriptor) = try client.callTakingDescriptor(ServerHandoffMethod.self, .init(id: id))
-                guard let descriptor else { throw Failure.unreachable("netd answered without the descriptor") }
+                guard let descriptor else { throw Failure.failed("netd answered without the descriptor") }
                 return (descriptor, taken.server.label, "")
             }
         }
         // Descriptor 3, kept across exec; everything else netctl opened is close-on-exec.
         if descriptor != 3 {
-            guard dup2(descriptor, 3) == 3 else { throw Failure.unreachable("dup2: \(String(cString: strerror(errno)))") }
+            guard dup2(descriptor, 3) == 3 else { throw Failure.failed("dup2: \(String(cString: strerror(errno)))") }
             close(descriptor)
         }
         _ = fcntl(3, F_SETFD, 0)

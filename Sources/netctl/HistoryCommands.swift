@@ -46,7 +46,14 @@ struct HistoryFilterOptions: ParsableArguments {
 struct History: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show past and present connections from netd's history, newest first; with an ID, one record and its events.",
-        discussion: "Times: a duration back from now (30s, 15m, 1h, 7d) or ISO 8601 (2026-11-25T10:00:00Z).")
+        discussion: """
+            Times: a duration back from now (30s, 15m, 1h, 7d) or ISO 8601 (2026-11-25T10:00:00Z).
+
+            Examples:
+              netctl history --since 1h --state closed
+              netctl history --host db.internal --port 5432
+              netctl history 17                     # one record and its events
+            """)
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "Show this record and its events.") var id: Int64?
@@ -85,13 +92,13 @@ struct History: ParsableCommand {
             }
             let remote = asked ?? netctl.describe(socket.remote)
             return [
-                String(socket.id), shortTime(socket.openedAt), duration(socket.openedAt, socket.closedAt), socket.kind.rawValue,
-                socket.role.rawValue, remote, String(socket.bytesRead), String(socket.bytesWritten),
+                String(socket.id), when(socket.openedAt), duration(socket.openedAt, socket.closedAt), socket.kind.rawValue,
+                socket.role.rawValue, remote, bytes(socket.bytesRead), bytes(socket.bytesWritten),
                 end(socket.closedAt, socket.error), socket.label ?? "",
             ]
         case .server(let server):
             return [
-                String(server.id), shortTime(server.openedAt), duration(server.openedAt, server.closedAt), server.kind.rawValue,
+                String(server.id), when(server.openedAt), duration(server.openedAt, server.closedAt), server.kind.rawValue,
                 "server", "listen \(netctl.describe(server.local))", "\(server.accepted) acc", "-",
                 end(server.closedAt, server.error), server.label ?? "",
             ]
@@ -102,10 +109,10 @@ struct History: ParsableCommand {
         let row = Self.row(result.record)
         var lines = [
             "\(row[4]) \(row[0]) (\(row[3])) \(row[5])",
-            "opened \(result.record.openedAt)" + (result.record.closedAt.map { ", closed \($0) after \(row[2])" } ?? ", still open"),
+            "opened \(when(result.record.openedAt))" + (result.record.closedAt.map { ", closed \(when($0)) after \(row[2])" } ?? ", still open"),
         ]
         if case .socket(let socket) = result.record {
-            lines.append("bytes  \(socket.bytesRead) in, \(socket.bytesWritten) out")
+            lines.append("bytes  \(bytes(socket.bytesRead)) in, \(bytes(socket.bytesWritten)) out")
             lines.append("owner  uid \(socket.owner.uid) pid \(socket.owner.pid)")
         }
         if let error = result.record.error { lines.append("error  \(error.code): \(error.message)") }
@@ -126,7 +133,13 @@ struct History: ParsableCommand {
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "What netd's connections talked to over a time window, and what failed (history.stats).",
-        discussion: "Times: a duration back from now (30s, 15m, 1h, 7d) or ISO 8601.")
+        discussion: """
+            Times: a duration back from now (30s, 15m, 1h, 7d) or ISO 8601.
+
+            Examples:
+              netctl stats --since 1h
+              netctl stats --by label --since 7d
+            """)
 
     @OptionGroup var globals: GlobalOptions
     @Option(help: "Opened at or after this time (default: 24h).") var since: TimeArgument?
@@ -146,7 +159,7 @@ struct Stats: ParsableCommand {
                 let errors = summary.errors.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }
                 return [
                     key, String(summary.connections), String(summary.open), String(summary.failed),
-                    String(summary.bytesRead), String(summary.bytesWritten), milliseconds(summary.durationMs.p50),
+                    bytes(summary.bytesRead), bytes(summary.bytesWritten), milliseconds(summary.durationMs.p50),
                     milliseconds(summary.durationMs.p99), errors.joined(separator: ", "),
                 ]
             }

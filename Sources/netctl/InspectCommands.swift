@@ -11,7 +11,9 @@ import NetdBlockingClient
 import NetdProtocol
 
 struct Get: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show one socket or server.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show one socket or server.",
+        discussion: "Example: netctl get 5    netctl --json get 5 | jq .bytesRead")
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "The socket's or server's id.") var id: Int64
@@ -24,7 +26,7 @@ struct Get: ParsableCommand {
                     """
                     server \(server.id) (\(server.kind.rawValue)) \(server.state.rawValue) on \(describe(server.local))
                     connections \(server.connections), accepted \(server.accepted), pending \(server.pending), backlog \(server.backlog)
-                    owner uid \(server.owner.uid) pid \(server.owner.pid), opened \(server.openedAt)\(server.closedAt.map { ", closed \($0)" } ?? "")
+                    owner uid \(server.owner.uid) pid \(server.owner.pid), opened \(when(server.openedAt))\(server.closedAt.map { ", closed \(when($0))" } ?? "")
                     """ + (server.label.map { "\nlabel \($0)" } ?? "")
                 }
             } catch let error as ResponseError where error.code == .notFound {
@@ -34,9 +36,9 @@ struct Get: ParsableCommand {
                         "socket \(socket.id) (\(socket.role.rawValue), \(socket.kind.rawValue)) \(socket.state.rawValue)",
                         "local  \(describe(socket.local))",
                         "remote \(describe(socket.remote))\(socket.host.map { " (\($0))" } ?? "")",
-                        "bytes  \(socket.bytesRead) in, \(socket.bytesWritten) out, \(socket.buffered) unread",
+                        "bytes  \(bytes(socket.bytesRead)) in, \(bytes(socket.bytesWritten)) out, \(bytes(socket.buffered)) unread",
                         "owner  uid \(socket.owner.uid) pid \(socket.owner.pid)",
-                        "opened \(socket.openedAt)\(socket.closedAt.map { ", closed \($0)" } ?? "")",
+                        "opened \(when(socket.openedAt))\(socket.closedAt.map { ", closed \(when($0))" } ?? "")",
                     ]
                     if let server = socket.server { lines.append("server \(server)") }
                     if let label = socket.label { lines.append("label  \(label)") }
@@ -49,7 +51,10 @@ struct Get: ParsableCommand {
 }
 
 struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List your servers and sockets.", aliases: ["list"])
+    static let configuration = CommandConfiguration(
+        commandName: "ls", abstract: "List your servers and sockets.",
+        discussion: "Examples: netctl ls    netctl ls --state open    netctl ls --label redis",
+        aliases: ["list"])
 
     @OptionGroup var globals: GlobalOptions
     @Option(help: "Only this state.") var state: String?
@@ -67,15 +72,20 @@ struct List: ParsableCommand {
                 sockets: try client.call(SocketListMethod.self, .init(state: state, label: label)).sockets)
         }
         try globals.print(both) { both in
-            var rows = [["ID", "ROLE", "KIND", "STATE", "LOCAL", "REMOTE", "IN", "OUT", "UNREAD", "LABEL"]]
+            guard !both.servers.isEmpty || !both.sockets.isEmpty else {
+                return "no servers or sockets (netctl connect HOST:PORT opens one, netctl listen PORT a server)"
+            }
+            var rows = [["ID", "ROLE", "KIND", "STATE", "LOCAL", "REMOTE", "IN", "OUT", "UNREAD", "OPENED", "LABEL"]]
             for server in both.servers {
-                rows.append([String(server.id), "server", server.kind.rawValue, server.state.rawValue, describe(server.local),
-                             "\(server.connections) conn", "-", "-", "\(server.pending) pending", server.label ?? ""])
+                let remote = server.forward.map { "-> " + Forward.describe($0) } ?? "\(server.connections) conn"
+                rows.append([String(server.id), server.forward == nil ? "server" : "forward", server.kind.rawValue, server.state.rawValue,
+                             describe(server.local), remote, "-", "-", "\(server.pending) pending", ago(server.openedAt), server.label ?? ""])
             }
             for socket in both.sockets {
-                rows.append([String(socket.id), socket.role.rawValue, socket.kind.rawValue, socket.state.rawValue,
-                             describe(socket.local), describe(socket.remote), String(socket.bytesRead),
-                             String(socket.bytesWritten), String(socket.buffered), socket.label ?? ""])
+                let role = socket.peer.map { "\(socket.role.rawValue)<>\($0)" } ?? socket.role.rawValue
+                rows.append([String(socket.id), role, socket.kind.rawValue, socket.state.rawValue,
+                             describe(socket.local), describe(socket.remote), bytes(socket.bytesRead),
+                             bytes(socket.bytesWritten), bytes(socket.buffered), ago(socket.openedAt), socket.label ?? ""])
             }
             return table(rows)
         }
@@ -83,7 +93,14 @@ struct List: ParsableCommand {
 }
 
 struct Watch: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print events as they happen, until interrupted.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print events as they happen, until interrupted.",
+        discussion: """
+            Examples:
+              netctl watch
+              netctl watch --type connection --type close
+              netctl --json watch --id 5 | jq -c .      # one JSON line per event
+            """)
 
     @OptionGroup var globals: GlobalOptions
     @Option(name: .customLong("type"), help: "Only this event type (repeatable).") var types: [String] = []
@@ -116,15 +133,6 @@ struct Watch: ParsableCommand {
             }
         }
     }
-}
-
-/// Columns padded to their widest cell.
-func table(_ rows: [[String]]) -> String {
-    let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
-    return rows.map { row in
-        String(zip(row, widths).map { $0 + String(repeating: " ", count: max(0, $1 - $0.count)) }.joined(separator: "  ")
-            .reversed().drop(while: { $0 == " " }).reversed())
-    }.joined(separator: "\n")
 }
 
 struct Wait: ParsableCommand {

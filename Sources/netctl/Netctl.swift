@@ -13,14 +13,31 @@ import NetdProtocol
 struct Netctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netctl",
-        abstract: "Talk to netd: open, inspect and close connections it holds for you.",
+        abstract: "Talk to netd: open, watch, forward, break and look back at connections it holds for you.",
         discussion: """
-            Exit status: 0 success, 1 netd answered with an error, 2 usage error, 3 netd could not be reached.
+            A first session, with a server of your own on 127.0.0.1:6379:
+              netctl connect 127.0.0.1:6379 --label redis     # socket 1
+              netctl send -e 1 'PING\\r\\n'; netctl recv 1 --wait 1s
+              netctl forward :6380 127.0.0.1:6379             # forward 2
+              netctl watch &                                  # events as they happen
+              netctl fault add 2 latency ms=200               # break it on purpose
+              netctl history; netctl stats --since 1h         # what happened
+
+            `netctl help COMMAND` explains a command, with examples. Ids are netd's, per socket and \
+            server; durations are 500ms, 30s, 1h, 7d; sizes 512, 64k, 1m; addresses HOST:PORT, \
+            [::1]:PORT, :PORT or a Unix socket path.
+
+            Exit status: 0 success, 1 netd answered with an error (or what was asked did not happen), \
+            2 usage error, 3 netd could not be reached.
             """,
         version: NetdVersion.current,
-        subcommands: [
-            Ping.self, Status.self, Connect.self, Listen.self, Accept.self, Send.self, Recv.self, End.self, Close.self,
-            List.self, Get.self, Watch.self, Wait.self, History.self, Stats.self, Call.self, Exec.self,
+        groupedSubcommands: [
+            CommandGroup(name: "Connections", subcommands: [Connect.self, Send.self, Recv.self, Pipe.self, End.self, Close.self, Configure.self, Join.self]),
+            CommandGroup(name: "Servers and forwards", subcommands: [Listen.self, Accept.self, Forward.self, Exec.self]),
+            CommandGroup(name: "Watching", subcommands: [List.self, Get.self, Watch.self, Wait.self]),
+            CommandGroup(name: "History", subcommands: [History.self, Stats.self, Prune.self]),
+            CommandGroup(name: "Faults", subcommands: [Fault.self]),
+            CommandGroup(name: "Daemon", subcommands: [Ping.self, Status.self, Methods.self, Call.self]),
         ])
 
     /// Lets `--socket` and `--json` come before the subcommand too (`netctl --json status`).
@@ -37,21 +54,21 @@ struct GlobalOptions: ParsableArguments {
 
     var socketPath: String { NetdPaths.socket(flag: socket) }
 
-    /// Connects, runs `body`, and closes, turning failures into netctl's exit statuses.
-    /// Runs `body` with a connection to netd: a plain blocking socket, so that netctl starts fast.
+    /// Runs `body` with a connection to netd: a plain blocking socket, so that netctl starts fast;
+    /// failures become netctl's exit statuses and one line that says what to do.
     func withClient<T>(_ body: (NetdBlockingClient) throws -> T) throws -> T {
         let client: NetdBlockingClient
         do {
             client = try NetdBlockingClient.connect(socketPath: socketPath)
         } catch {
-            throw Failure.unreachable(error.description)
+            throw Failure.unreachable(Unreachable.explain(path: socketPath, error: error))
         }
         do {
             return try body(client)
         } catch let error as ResponseError {
             throw Failure.netd(error, json: json)
         } catch let error as NetdClientError {
-            throw Failure.unreachable(error.description)
+            throw Failure.unreachable("netctl: \(error.description)")
         }
     }
 
@@ -65,14 +82,18 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
-/// Why netctl stopped, and the exit status that says so.
+/// Why netctl stopped, and the exit status that says so (contract section 8).
 enum Failure: Error {
+    /// netd answered with an error: 1.
     case netd(ResponseError, json: Bool)
+    /// netd could not be reached: 3; the whole message, saying what to do.
     case unreachable(String)
+    /// Something asked for did not happen (no connection came, no such method): 1.
+    case failed(String)
 
     var exitCode: Int32 {
         switch self {
-        case .netd: 1
+        case .netd, .failed: 1
         case .unreachable: 3
         }
     }
@@ -85,12 +106,37 @@ enum Failure: Error {
             }
             let name = error.systemCode.map { ", \($0)" } ?? ""
             return "netctl: \(error.message) (\(error.code)\(name))"
-        case .unreachable(let reason):
-            return """
-                netctl: \(reason)
-                Start netd with `netd` (or `swift run netd`), or point netctl at its socket with --socket or $NETD_SOCKET.
-                """
+        case .unreachable(let message):
+            return message
+        case .failed(let message):
+            return "netctl: " + message
         }
+    }
+}
+
+/// Why netd's socket did not answer, worked out from the socket file, in one line with what to do.
+enum Unreachable {
+    static func explain(path: String, error: NetdClientError) -> String {
+        let start = "start it with `netd` (or `systemctl --user start netd.socket`), or give its socket with --socket PATH or $NETD_SOCKET"
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == EACCES {
+                return "netctl: permission denied on a folder above \(path) (you are uid \(getuid())): netd's owner can put its socket where you may reach it"
+            }
+            return "netctl: netd is not running: no socket at \(path); \(start)"
+        }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            return "netctl: \(path) is not a socket, so no netd listens there; \(start)"
+        }
+        if access(path, W_OK) != 0 {
+            let mode = String(info.st_mode & 0o777, radix: 8)
+            return "netctl: permission denied on \(path) (mode \(mode), owner uid \(info.st_uid); you are uid \(getuid())): "
+                + "netd's owner can admit you with `netd --socket-mode 0660 --allow-group GROUP` and you in GROUP, or --allow-uid \(getuid())"
+        }
+        if case .unreachable(_, let reason) = error, reason == String(cString: strerror(ECONNREFUSED)) {
+            return "netctl: netd is not running: \(path) is left from one that stopped (connection refused); \(start)"
+        }
+        return "netctl: \(error.description); \(start)"
     }
 }
 
@@ -124,7 +170,7 @@ enum Main {
 enum Suggestion {
     /// netctl's subcommands, and the words ArgumentParser itself takes in their place.
     static var commands: [String] {
-        Netctl.configuration.subcommands.flatMap { [$0._commandName] + $0.configuration.aliases } + ["help"]
+        Netctl.configuration.groupedSubcommands.flatMap(\.subcommands).flatMap { [$0._commandName] + $0.configuration.aliases } + ["help"]
     }
 
     /// The message for `arguments` if the subcommand in them is no command; nil otherwise.

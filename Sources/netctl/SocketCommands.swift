@@ -10,52 +10,6 @@ import Glibc
 import NetdBlockingClient
 import NetdProtocol
 
-/// `HOST:PORT`, `[IPv6]:PORT`, `PORT` or a Unix socket path, as netctl's commands take them.
-struct Target {
-    var host: String?
-    var port: Int?
-    var path: String?
-
-    /// Anything with a `/`, or ending in `.sock`, is a Unix socket path, made absolute against
-    /// netctl's working directory (netd refuses relative paths: it cannot know the caller's);
-    /// otherwise the port is after the last colon.
-    init(parsing text: String, hostRequired: Bool) throws {
-        if text.contains("/") || text.hasSuffix(".sock") {
-            path = Self.absolute(text)
-            return
-        }
-        var rest = Substring(text)
-        if let colon = rest.lastIndex(of: ":") {
-            var name = rest[..<colon]
-            if name.hasPrefix("[") && name.hasSuffix("]") { name = name.dropFirst().dropLast() }
-            host = String(name)
-            rest = rest[rest.index(after: colon)...]
-        } else if hostRequired {
-            throw ValidationError("expected HOST:PORT or a socket path, not \(text)")
-        }
-        guard let port = Int(rest), (0...65535).contains(port) else {
-            throw ValidationError("\(rest) is not a port (0-65535)")
-        }
-        self.port = port
-    }
-
-    /// `path` against the working directory, `.` and `..` resolved by their names (as the shell's
-    /// `cd -L` does; nothing needs to exist yet).
-    static func absolute(_ path: String) -> String {
-        if path.hasPrefix("/") { return path }
-        let base = FileManager.default.currentDirectoryPath
-        var parts: [Substring] = []
-        for part in (base + "/" + path).split(separator: "/") {
-            switch part {
-            case ".": continue
-            case "..": _ = parts.popLast()
-            default: parts.append(part)
-            }
-        }
-        return "/" + parts.joined(separator: "/")
-    }
-}
-
 func describe(_ endpoint: Endpoint?) -> String {
     guard let endpoint else { return "-" }
     if let path = endpoint.path { return path }
@@ -66,21 +20,38 @@ func describe(_ endpoint: Endpoint?) -> String {
 struct Connect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: SocketConnectMethod.summary,
-        discussion: "Example: netctl connect 127.0.0.1:6379    netctl connect /run/app.sock")
+        discussion: """
+            Prints the new socket's id; later commands (send, recv, pipe, close, ...) take it. With --pipe, \
+            the terminal is joined to the socket at once, as `nc HOST PORT` does: stdin to the socket, \
+            the socket to stdout, until both directions end.
+
+            Examples:
+              netctl connect 127.0.0.1:6379 --label redis
+              netctl connect /run/app.sock
+              printf 'PING\\r\\n' | netctl connect --pipe 127.0.0.1:6379
+            """)
 
     @OptionGroup var globals: GlobalOptions
-    @Argument(help: "HOST:PORT, [IPv6]:PORT or a Unix socket path.") var target: String
+    @Argument(help: "HOST:PORT, [IPv6]:PORT, :PORT (localhost) or a Unix socket path.") var target: String
     @Option(help: "A label for the socket.") var label: String?
-    @Option(help: "Connect timeout in milliseconds.") var timeout: Int?
+    @Option(help: "Give up connecting after this long: 500ms, 5s (a bare number is milliseconds).") var timeout: DurationArgument?
     @Flag(help: "Keep the write side open after the peer ends.") var allowHalfOpen = false
+    @Flag(help: "Join stdin and stdout to the socket, like nc (exit 0 on a clean end, 1 on a reset).") var pipe = false
 
-    func validate() throws { _ = try Target(parsing: target, hostRequired: true) }
+    func validate() throws {
+        _ = try Target(parsing: target, hostRequired: true)
+        if pipe && globals.json { throw ValidationError("--pipe and --json do not go together: the terminal carries the socket's bytes") }
+    }
 
     func run() throws {
         let target = try Target(parsing: target, hostRequired: true)
         let params = SocketConnectMethod.Params(
-            port: target.port, host: target.host, path: target.path, timeoutMs: timeout,
-            allowHalfOpen: allowHalfOpen ? true : nil, label: label)
+            port: target.port, host: target.host, path: target.path, timeoutMs: timeout?.milliseconds,
+            allowHalfOpen: allowHalfOpen ? true : nil, label: label, attach: pipe ? true : nil)
+        if pipe {
+            try StreamRelay.run(globals: globals) { client in try client.callAttaching(SocketConnectMethod.self, params).id }
+            return
+        }
         let socket = try globals.withClient { try $0.call(SocketConnectMethod.self, params) }
         try globals.print(socket) { "socket \($0.id) \($0.state.rawValue): \(describe($0.local)) -> \(describe($0.remote))" }
     }
@@ -89,34 +60,112 @@ struct Connect: ParsableCommand {
 struct Listen: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: ServerListenMethod.summary,
-        discussion: "Example: netctl listen 8080    netctl listen 127.0.0.1:0    netctl listen /tmp/app.sock")
+        discussion: """
+            Prints the server's id; `netctl accept ID` takes its connections (`netctl forward` relays \
+            them instead).
+
+            Examples:
+              netctl listen :8080              # every address
+              netctl listen 127.0.0.1:0        # any free port, printed
+              netctl listen ./app.sock --mode 0660
+            """)
 
     @OptionGroup var globals: GlobalOptions
-    @Argument(help: "PORT, HOST:PORT or a Unix socket path.") var target: String
-    @Option(help: "A label for the server and its sockets.") var label: String?
-    @Option(help: "Unix: the socket file's mode in octal.") var mode: String?
-    @Option(help: "Refuse connections beyond this many live ones.") var maxConnections: Int?
+    @Argument(help: "PORT, :PORT, HOST:PORT, [IPv6]:PORT or a Unix socket path.") var target: String
+    @OptionGroup var options: ListenOptions
 
     func validate() throws { _ = try Target(parsing: target, hostRequired: false) }
 
     func run() throws {
-        let target = try Target(parsing: target, hostRequired: false)
-        let params = ServerListenMethod.Params(
-            port: target.port, host: target.host, path: target.path, mode: mode, maxConnections: maxConnections, label: label)
+        let server = try globals.withClient { try $0.call(ServerListenMethod.self, options.params(try Target(parsing: target, hostRequired: false))) }
+        try globals.print(server) { "server \($0.id) listening on \(describe($0.local))" + ($0.label.map { " (\($0))" } ?? "") }
+    }
+}
+
+/// What `listen` and `forward` share.
+struct ListenOptions: ParsableArguments {
+    @Option(help: "A label for the server and its sockets.") var label: String?
+    @Option(help: "Unix: the socket file's mode in octal, e.g. 0660.") var mode: String?
+    @Option(help: "Refuse connections beyond this many live ones.") var maxConnections: Int?
+    @Flag(help: "Keep it in netd's database: netd listens again at every start, until closed.") var persist = false
+
+    func params(_ target: Target, forward: ForwardTarget? = nil) -> ServerListenMethod.Params {
+        ServerListenMethod.Params(
+            port: target.port, host: target.host, path: target.path, mode: mode, maxConnections: maxConnections, label: label,
+            forward: forward, persist: persist ? true : nil)
+    }
+}
+
+struct Forward: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Listen, and relay every connection to a target: bytes moved by the kernel, ends and resets passed on.",
+        discussion: """
+            Each connection through the forward is two sockets in `netctl ls` and in history (the accepted \
+            one and the one to the target, each the other's peer). `netctl fault add` breaks them on purpose; \
+            `netctl close ID` stops the forward.
+
+            Examples:
+              netctl forward :8080 127.0.0.1:80
+              netctl forward 127.0.0.1:6380 /run/redis.sock --label redis --persist
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+    @Argument(help: "Where to listen: PORT, :PORT, HOST:PORT or a Unix socket path.") var listen: String
+    @Argument(help: "Where to connect each one: HOST:PORT, [IPv6]:PORT or a Unix socket path.") var target: String
+    @OptionGroup var options: ListenOptions
+
+    func validate() throws {
+        _ = try Target(parsing: listen, hostRequired: false)
+        _ = try Target(parsing: target, hostRequired: true)
+    }
+
+    func run() throws {
+        let forward = try Target(parsing: target, hostRequired: true).forward
+        let params = options.params(try Target(parsing: listen, hostRequired: false), forward: forward)
         let server = try globals.withClient { try $0.call(ServerListenMethod.self, params) }
-        try globals.print(server) { "server \($0.id) listening on \(describe($0.local))" }
+        try globals.print(server) { server in
+            let to = server.forward.map(Forward.describe) ?? "?"
+            return "forward \(server.id) listening on \(netctl.describe(server.local)) -> \(to)" + (server.persist == true ? " (persisted)" : "")
+        }
+    }
+
+    static func describe(_ target: ForwardTarget) -> String {
+        if let path = target.path { return path }
+        let host = target.host ?? "localhost"
+        return (host.contains(":") ? "[\(host)]" : host) + ":\(target.port ?? 0)"
     }
 }
 
 struct Accept: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: ServerAcceptMethod.summary)
+    static let configuration = CommandConfiguration(
+        abstract: ServerAcceptMethod.summary,
+        discussion: """
+            Examples:
+              netctl accept 4 --wait 10s
+              netctl accept 4 --wait 1m --pipe     # join the terminal to the next connection, like nc -l
+            """)
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "The server's id.") var id: Int64
-    @Option(help: "Wait up to this many milliseconds for a connection.") var wait: Int = 0
+    @Option(help: "Wait up to this long for a connection: 500ms, 10s, 1m (a bare number is milliseconds).") var wait: DurationArgument?
+    @Flag(help: "Join stdin and stdout to the accepted socket, like nc -l.") var pipe = false
+
+    func validate() throws {
+        if pipe && globals.json { throw ValidationError("--pipe and --json do not go together: the terminal carries the socket's bytes") }
+    }
 
     func run() throws {
-        let result = try globals.withClient { try $0.call(ServerAcceptMethod.self, .init(id: id, waitMs: wait)) }
+        let params = ServerAcceptMethod.Params(id: id, waitMs: wait?.milliseconds ?? 0, attach: pipe ? true : nil)
+        if pipe {
+            try StreamRelay.run(globals: globals) { client in
+                guard let socket = try client.callAttaching(ServerAcceptMethod.self, params).socket?.id else {
+                    throw Failure.failed("no connection came to server \(id)\(wait == nil ? " (wait for one with --wait 30s)" : "")")
+                }
+                return socket
+            }
+            return
+        }
+        let result = try globals.withClient { try $0.call(ServerAcceptMethod.self, params) }
         try globals.print(result) { result in
             guard let socket = result.socket else { return "no connection waiting on server \(id)" }
             return "socket \(socket.id) accepted from \(describe(socket.remote))"
@@ -146,25 +195,31 @@ struct Send: ParsableCommand {
 
 struct Recv: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the bytes a socket has received (raw on stdout; the result JSON with --json).")
+        abstract: "Print the bytes a socket has received (raw on stdout; the result JSON with --json).",
+        discussion: """
+            Examples:
+              netctl recv 5 --wait 2s
+              netctl recv 5 --max-bytes 1m > reply.bin
+              netctl --json recv 5 --encoding hex | jq -r .data
+            """)
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "The socket's id.") var id: Int64
-    @Option(help: "Wait up to this many milliseconds when nothing is buffered.") var wait: Int = 0
-    @Option(help: "Read at most this many bytes.") var maxBytes: Int = 65536
+    @Option(help: "Wait up to this long when nothing is buffered: 500ms, 5s (a bare number is milliseconds).") var wait: DurationArgument?
+    @Option(help: "Read at most this many bytes: 512, 64k, 1m.") var maxBytes: SizeArgument = SizeArgument(argument: "64k")!
     @Option(help: "With --json: utf8, base64 or hex.") var encoding: DataEncoding = .utf8
 
     func run() throws {
         if globals.json {
             let result = try globals.withClient {
-                try $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes, encoding: encoding, waitMs: wait))
+                try $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes.bytes, encoding: encoding, waitMs: wait?.milliseconds ?? 0))
             }
             try globals.print(result) { _ in "" }
             return
         }
         // Raw bytes, whatever they are: read as base64 and write them out unchanged.
         let result = try globals.withClient {
-            try $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes, encoding: .base64, waitMs: wait))
+            try $0.call(SocketReadMethod.self, .init(id: id, maxBytes: maxBytes.bytes, encoding: .base64, waitMs: wait?.milliseconds ?? 0))
         }
         Terminal.out(Data(base64Encoded: result.data) ?? Data())
         if result.eof { Terminal.err("netctl: socket \(id): the peer has ended\n") }
@@ -174,7 +229,9 @@ struct Recv: ParsableCommand {
 extension DataEncoding: ExpressibleByArgument {}
 
 struct End: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: SocketEndMethod.summary)
+    static let configuration = CommandConfiguration(
+        abstract: SocketEndMethod.summary,
+        discussion: "Example: netctl end 5    (the peer reads its end of stream; 5 can still read what comes back)")
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "The socket's id.") var id: Int64
@@ -186,7 +243,14 @@ struct End: ParsableCommand {
 }
 
 struct Close: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Close a socket or a server.")
+    static let configuration = CommandConfiguration(
+        abstract: "Close a socket or a server.",
+        discussion: """
+            Examples:
+              netctl close 5
+              netctl close 5 --reset            # RST instead of a graceful close
+              netctl close 2 --connections      # a server and every socket it accepted
+            """)
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "The socket's or server's id.") var id: Int64

@@ -237,7 +237,7 @@ struct NetctlSocketTests {
 
         let one = try await fixture.netctl("history", String(id))
         #expect(one.stdout.hasPrefix("client \(id) (tcp) 127.0.0.1:\(peer.port)"), "\(one.stdout)")
-        #expect(one.stdout.contains("bytes  5 in, 5 out"))
+        #expect(one.stdout.contains("bytes  5 B in, 5 B out"))
         #expect(one.stdout.contains("connect"))
         #expect(one.stdout.contains(#"close  {"hadError":false}"#))
 

@@ -98,8 +98,8 @@ struct ProcessTests {
 
         let unreachable = try await run(netctl, ["--socket", socket, "ping"], folder: folder.path)
         #expect(unreachable.status == 3)
-        #expect(unreachable.stderr.contains("cannot reach netd at \(socket)"))
-        #expect(unreachable.stderr.contains("Start netd"))
+        #expect(unreachable.stderr.contains("netd is not running: no socket at \(socket)"))
+        #expect(unreachable.stderr.contains("start it with `netd`"))
 
         let netd = try await startNetdProcess(socket: socket, database: folder.path + "/h.sqlite3", folder: folder.path)
         let ping = try await run(netctl, ["--socket", socket, "ping"], folder: folder.path)
@@ -165,7 +165,8 @@ struct ProcessTests {
         // netctl's commands as its help lists them, netd's flags as its help lists them.
         let help = try await run(try Binaries.path("netctl"), ["--help"], folder: folder.path).stdout
         // Each command's line starts two spaces in; the lines its summary wraps onto start further in.
-        let commands = (help.components(separatedBy: "SUBCOMMANDS:").last?.split(separator: "\n") ?? [])
+        // Commands come in groups, each headed `... SUBCOMMANDS:`.
+        let commands = help.components(separatedBy: "SUBCOMMANDS:").dropFirst().joined().split(separator: "\n")
             .filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }
             .compactMap { $0.split(separator: " ").first.map { String($0).trimmingCharacters(in: .punctuationCharacters) } }
             .filter { $0 != "See" }  // "See 'netctl help <subcommand>' ...", after the list
