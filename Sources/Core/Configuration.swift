@@ -30,6 +30,9 @@ public struct NetdConfiguration: Sendable {
     /// An RPC connection that has sent an incomplete line for longer than this is closed (a slow
     /// client holding a connection open a byte at a time); nil never closes one.
     public var rpcIdleTimeout: Duration? = .seconds(60)
+    /// The RPC socket systemd bound and passed (socket activation): netd serves on it instead of
+    /// binding `socketPath`, and leaves its file alone when it stops.
+    public var activatedListener: CInt?
     /// Who besides root and netd's own user may use netd, and who else is an admin.
     public var access = AccessPolicy()
 

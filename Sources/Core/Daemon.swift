@@ -95,7 +95,11 @@ public final class Daemon: Sendable {
             }
             server = try await RPCServer.bind(
                 configuration: configuration, dispatcher: Dispatcher(table), clients: clients,
-                listener: takeover.map { $0.descriptors[$0.handover.listener] },
+                listener: takeover.map { takeover in
+                    let descriptor = takeover.descriptors[takeover.handover.listener]
+                    return takeover.handover.listenerActivated == true ? .activated(descriptor) : .handedOver(descriptor)
+                }
+                    ?? configuration.activatedListener.map { .activated($0) },
                 onDisconnect: { events.dropConnection($0) }, logger: logger)
         } catch {
             let reason: String =

@@ -130,9 +130,23 @@ struct Netd: AsyncParsableCommand {
         let logger = Logger(label: "netd")
         let openFiles = ResourceLimits.raiseOpenFileLimit()
 
+        // Started by systemd with the socket already bound (netd.socket): serve on it, where it is.
+        let activated: SocketActivation.Inherited?
+        do {
+            activated = try SocketActivation.take()
+        } catch {
+            FileHandle.standardError.write(Data("netd: \(error.description)\n".utf8))
+            throw ExitCode.failure
+        }
+        if let activated, let socket, socket != activated.path {
+            logger.warning("socket-activated: serving on the socket systemd passed, not --socket", metadata: [
+                "rpc.socket": "\(activated.path)", "netd.socket_flag": "\(socket)",
+            ])
+        }
         var configuration = NetdConfiguration(
-            socketPath: NetdPaths.socket(flag: socket),
+            socketPath: activated?.path ?? NetdPaths.socket(flag: socket),
             databasePath: NetdPaths.database(flag: db))
+        configuration.activatedListener = activated?.descriptor
         configuration.socketMode = parsedSocketMode ?? 0o600
         configuration.maxMessageBytes = maxMessageBytes
         configuration.maxClients = maxClients
@@ -169,6 +183,7 @@ struct Netd: AsyncParsableCommand {
             "rpc.socket": "\(configuration.socketPath)",
             "history.path": "\(configuration.databasePath)",
             "netd.open_files": "\(openFiles)",
+            "rpc.socket_activated": "\(activated != nil)",
         ])
         SystemdNotify.send("READY=1")
         try await daemon.run()

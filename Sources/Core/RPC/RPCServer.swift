@@ -28,27 +28,44 @@ public final class RPCServer: Service, Sendable {
 
     var clientCount: Int { clients.count }
 
+    /// Whether systemd bound the listening socket (socket activation).
+    let isActivated: Bool
+
     /// The socket file stays when netd stops: it was handed to the netd that replaced this one.
     private let keepsSocketFile = Atomic<Bool>(false)
 
+    /// A listening socket netd did not bind itself.
+    enum Inherited {
+        /// From the netd this one replaced: its file is this netd's to remove when it stops.
+        case handedOver(CInt)
+        /// From systemd (socket activation): its file is systemd's, never removed by netd.
+        case activated(CInt)
+    }
+
     /// Binds the socket, refusing a live one or a path that is not a socket; or, with
-    /// `listener`, serves on the listening descriptor a replaced netd handed over.
+    /// `listener`, serves on a listening descriptor it was given.
     static func bind(
         configuration: NetdConfiguration,
         dispatcher: Dispatcher,
         clients: ClientTable,
-        listener adopted: CInt? = nil,
+        listener inherited: Inherited? = nil,
         onDisconnect: @escaping @Sendable (Int) -> Void,
         logger: Logger
     ) async throws -> RPCServer {
         var socketFile = SocketFile(path: configuration.socketPath)
         let fd: CInt
-        if let adopted {
+        let adopted: CInt?
+        switch inherited {
+        case .handedOver(let descriptor):
             socketFile = SocketFile.adopting(configuration.socketPath)
-            fd = adopted
-        } else {
+            (fd, adopted) = (descriptor, descriptor)
+        case .activated(let descriptor):
+            // A SocketFile that never bound anything removes nothing.
+            (fd, adopted) = (descriptor, descriptor)
+        case nil:
             try socketFile.prepare(createFolder: true)
             fd = try socketFile.bindListening(mode: configuration.socketMode)
+            adopted = nil
         }
         let maxMessageBytes = configuration.maxMessageBytes
         let gate = clients.gate
@@ -73,17 +90,20 @@ public final class RPCServer: Service, Sendable {
             if adopted == nil { socketFile.remove() }
             throw error
         }
+        var isActivated = false
+        if case .activated = inherited { isActivated = true }
         return RPCServer(
-            listener: listener, socketFile: socketFile, clients: clients, access: configuration.access, onDisconnect: onDisconnect, logger: logger)
+            listener: listener, isActivated: isActivated, socketFile: socketFile, clients: clients, access: configuration.access, onDisconnect: onDisconnect, logger: logger)
     }
 
     private init(
-        listener: NIOAsyncChannel<ClientChannel, Never>, socketFile: SocketFile, clients: ClientTable, access: AccessPolicy,
+        listener: NIOAsyncChannel<ClientChannel, Never>, isActivated: Bool, socketFile: SocketFile, clients: ClientTable, access: AccessPolicy,
         onDisconnect: @escaping @Sendable (Int) -> Void, logger: Logger
     ) {
         self.access = access
         self.onDisconnect = onDisconnect
         self.listener = listener
+        self.isActivated = isActivated
         self.socketFile = socketFile
         self.clients = clients
         self.logger = logger

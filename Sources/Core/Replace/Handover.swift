@@ -17,6 +17,8 @@ struct Handover: Codable, Sendable {
     var nextID: Int64
     /// netd's own RPC listening socket.
     var listener: Int
+    /// Whether systemd made that socket (socket activation): then no netd ever removes its file.
+    var listenerActivated: Bool? = nil
     var servers: [CarriedServer]
     var sockets: [CarriedSocket]
     var pairs: [CarriedPair]

@@ -106,10 +106,12 @@ final class Replacement: Sendable {
             throw NetdError.internalFailure("cannot duplicate the RPC listening socket; this netd goes on serving")
         }
         descriptors.append(listener)
-        let handover = Handover(
+        var handing = Handover(
             version: NetdVersion.current, pid: getpid(), nextID: manager.store.nextID, listener: descriptors.count - 1,
             servers: carried.servers, sockets: carried.sockets, pairs: carried.pairs,
             faults: manager.faults.all.map(\.info), nextFaultID: manager.faults.nextID, descriptors: descriptors.count)
+        handing.listenerActivated = server.isActivated
+        let handover = handing
         // The new netd updates these records from now on: they must all be in the database first.
         guard await writer.settle(atMost: .seconds(5)) else {
             Glibc.close(listener)
