@@ -1,4 +1,5 @@
 import NetdProtocol
+import Prometheus
 
 /// Everything netd's behaviour depends on, resolved from flags and the environment by the executable.
 public struct NetdConfiguration: Sendable {
@@ -33,6 +34,9 @@ public struct NetdConfiguration: Sendable {
     /// The RPC socket systemd bound and passed (socket activation): netd serves on it instead of
     /// binding `socketPath`, and leaves its file alone when it stops.
     public var activatedListener: CInt?
+    /// `--metrics HOST:PORT`: where to serve Prometheus text, and the registry swift-metrics was
+    /// bootstrapped with (``MetricsEndpoint``); nil serves none.
+    public var metrics: (host: String, port: Int, registry: PrometheusCollectorRegistry)?
     /// Who besides root and netd's own user may use netd, and who else is an admin.
     public var access = AccessPolicy()
 

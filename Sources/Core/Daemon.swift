@@ -36,11 +36,18 @@ public final class Daemon: Sendable {
             throw StartError(description: "cannot prepare the history database \(configuration.databasePath): \(error)")
         }
 
-        let writer = HistoryWriter(store: store, logger: logger, queueLimit: configuration.historyQueueLimit)
+        let metrics = NetdMetrics()
+        let writer = HistoryWriter(
+            store: store, logger: logger, queueLimit: configuration.historyQueueLimit,
+            onCommit: { took, changes in
+                metrics.historyWrite.recordNanoseconds(Int64(took.components.seconds) * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
+                metrics.historyBatch.record(changes)
+            })
         let events = EventHub()
         let manager: ConnectionManager
         do {
-            manager = try ConnectionManager(store: store, history: writer, events: events, limits: configuration.limits, logger: logger)
+            manager = try ConnectionManager(
+                store: store, history: writer, events: events, limits: configuration.limits, metrics: metrics, logger: logger)
         } catch {
             try? store.close()
             throw StartError(description: "cannot read the history database \(configuration.databasePath): \(error)")
@@ -77,6 +84,17 @@ public final class Daemon: Sendable {
         let replacement = Replacement(manager: manager, clients: clients, writer: writer, logger: logger)
         replacement.register(in: &table)
 
+        var endpoint: MetricsEndpoint?
+        if let wanted = configuration.metrics {
+            do {
+                endpoint = try await MetricsEndpoint.bind(
+                    host: wanted.host, port: wanted.port, registry: wanted.registry, sample: Self.sampler(manager, clients, writer, metrics),
+                    logger: logger)
+            } catch {
+                try? store.close()
+                throw StartError(description: "cannot serve metrics on \(wanted.host):\(wanted.port): \(error)")
+            }
+        }
         var takeover: Takeover?
         if takingOver {
             do {
@@ -94,7 +112,7 @@ public final class Daemon: Sendable {
                 try await manager.adopt(takeover.handover, descriptors: takeover.descriptors)
             }
             server = try await RPCServer.bind(
-                configuration: configuration, dispatcher: Dispatcher(table), clients: clients,
+                configuration: configuration, dispatcher: Dispatcher(table, metrics: metrics), clients: clients,
                 listener: takeover.map { takeover in
                     let descriptor = takeover.descriptors[takeover.handover.listener]
                     return takeover.handover.listenerActivated == true ? .activated(descriptor) : .handedOver(descriptor)
@@ -106,6 +124,7 @@ public final class Daemon: Sendable {
                 if let refusal = error as? SocketFile.Refusal { refusal.description }
                 else if let error = error as? NetdError { error.rpcMessage }
                 else { "cannot listen on \(configuration.socketPath): \(error)" }
+            endpoint?.close()
             if let takeover {
                 await takeover.refuse(reason)
                 try? store.close()
@@ -126,8 +145,7 @@ public final class Daemon: Sendable {
             ])
         }
 
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: [
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 // Shut down in reverse order: the RPC server stops first, then every socket and
                 // server closes (their records with them), then history is flushed, then the store closes.
                 .init(service: StoreService(store: store, logger: logger)),
@@ -136,7 +154,10 @@ public final class Daemon: Sendable {
                 // Taken over, the persisted listens are listening already: they came with the rest.
                 .init(service: ConnectionsService(manager: manager, restoresListens: takeover == nil, logger: logger)),
                 .init(service: server),
-            ],
+        ]
+        if let endpoint { services.append(.init(service: endpoint)) }
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services,
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
@@ -157,6 +178,31 @@ public final class Daemon: Sendable {
     /// - Important: Call it once, before anything else in the process uses NIO.
     public static func useEventLoops(_ count: Int) {
         NIOSingletons.groupLoopCountSuggestion = count
+    }
+
+    /// What a metrics scrape reads off netd's state.
+    private static func sampler(
+        _ manager: ConnectionManager, _ clients: ClientTable, _ writer: HistoryWriter, _ metrics: NetdMetrics
+    ) -> @Sendable () -> MetricsSample {
+        {
+            let (sockets, servers) = manager.registry.counts
+            var (read, written) = metrics.closedBytes
+            for socket in manager.registry.all().sockets {
+                let info = socket.info()
+                guard info.state != .closed else { continue }
+                read += info.bytesRead
+                written += info.bytesWritten
+            }
+            var faults: [FaultType: (count: Int, hits: Int)] = [:]
+            for fault in manager.faults.all.map(\.info) {
+                faults[fault.type, default: (0, 0)].count += 1
+                faults[fault.type, default: (0, 0)].hits += fault.hit
+            }
+            let health = writer.health
+            return MetricsSample(
+                sockets: sockets, servers: servers, clients: clients.count, bytesRead: read, bytesWritten: written,
+                historyQueued: health.queued, historyHealthy: health.healthy, faults: faults)
+        }
     }
 
     /// Serves until shut down by a signal or ``shutdown()``.

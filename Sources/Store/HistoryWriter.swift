@@ -58,6 +58,7 @@ public final class HistoryWriter: Sendable {
     private let logger: Logger
     private let queueLimit: Int
     private let retryInterval: Duration
+    private let onCommit: (@Sendable (Duration, Int) -> Void)?
     private let state = Locked(State())
     /// Wakes the writer's thread: signalled when the first change of a spell is queued, or to stop.
     private let doorbell = DispatchSemaphore(value: 0)
@@ -65,7 +66,12 @@ public final class HistoryWriter: Sendable {
     /// - Parameters:
     ///   - queueLimit: changes held while the database cannot be written; beyond it they are given up.
     ///   - retryInterval: how long to wait after a failed write before trying again.
-    public init(store: HistoryStore, logger: Logger, queueLimit: Int, retryInterval: Duration = .seconds(1)) {
+    ///   - onCommit: told how long each batch took to write and how many changes it held (metrics).
+    public init(
+        store: HistoryStore, logger: Logger, queueLimit: Int, retryInterval: Duration = .seconds(1),
+        onCommit: (@Sendable (Duration, Int) -> Void)? = nil
+    ) {
+        self.onCommit = onCommit
         self.pool = store.pool
         self.logger = logger
         self.queueLimit = queueLimit
@@ -222,6 +228,7 @@ public final class HistoryWriter: Sendable {
         if !changes.isEmpty || !counters.isEmpty {
             do {
                 let merged = BatchedChange.fold(changes)
+                let began = ContinuousClock.now
                 let rejected = try pool.write { db -> Int in
                     var rejected = 0
                     for change in merged {
@@ -237,6 +244,7 @@ public final class HistoryWriter: Sendable {
                     }
                     return rejected
                 }
+                onCommit?(ContinuousClock.now - began, changes.count + counters.count)
                 let recovered = state.withLock { state in
                     defer {
                         state.failing = false

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import NetdCore
 import NetdProtocol
 
@@ -81,6 +83,11 @@ struct Netd: AsyncParsableCommand {
     @Option(help: "Delete closed records older than this, checked periodically: 30d, 12h, 90m (default: keep all).")
     var retain: String?
 
+    @Option(help: ArgumentHelp(
+        "Serve Prometheus metrics at http://HOST:PORT/metrics: 127.0.0.1:9464, [::1]:9464, :9464 (every address).",
+        valueName: "host:port"))
+    var metrics: String?
+
     @Option(help: "History changes held in memory while the database cannot be written; beyond it they are given up and counted.")
     var maxHistoryQueue: Int = Self.defaults.historyQueueLimit
 
@@ -109,9 +116,20 @@ struct Netd: AsyncParsableCommand {
         if let retain, (DurationText.milliseconds(retain) ?? 0) < 1000 {
             throw ValidationError("--retain must be a duration of at least a second, such as 30d, 12h or 90m")
         }
+        if let metrics, Self.metricsAddress(metrics) == nil {
+            throw ValidationError("--metrics \(metrics): give HOST:PORT, [IPv6]:PORT or :PORT with a port from 1 to 65535")
+        }
         guard maxHistoryQueue >= 1000 else { throw ValidationError("--max-history-queue must be at least 1000") }
         if let unknown = allowUid.first(where: { AccessPolicy.uid($0) == nil }) { throw ValidationError("--allow-uid \(unknown): no such user") }
         if let unknown = (allowGroup + adminGroup).first(where: { AccessPolicy.gid($0) == nil }) { throw ValidationError("no such group: \(unknown)") }
+    }
+
+    /// `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for every address.
+    static func metricsAddress(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        var host = text[..<colon]
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() } else if host.contains(":") { return nil }
+        return (host.isEmpty ? "::" : String(host), port)
     }
 
     private var parsedSocketMode: UInt32? {
@@ -166,6 +184,13 @@ struct Netd: AsyncParsableCommand {
         configuration.access = AccessPolicy(
             allowedUIDs: Set(allowUid.compactMap(AccessPolicy.uid)), allowedGroups: Set(allowGroup.compactMap(AccessPolicy.gid)),
             adminGroups: Set(adminGroup.compactMap(AccessPolicy.gid)))
+        if let metrics, let (host, port) = Self.metricsAddress(metrics) {
+            // Everything netd counts through swift-metrics lands in this registry, which
+            // MetricsEndpoint renders in Prometheus's text format.
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            configuration.metrics = (host, port, registry)
+        }
         // A file size limit (or a full disk) must fail history writes, which netd reports and
         // retries, not kill netd with SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)

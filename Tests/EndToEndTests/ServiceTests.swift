@@ -106,4 +106,82 @@ struct ServiceTests {
             #expect(complaints.isEmpty, "\(unit): \(checked.stderr)")
         }
     }
+
+    @Test func metricsAreScrapedWithCurlInPrometheusTextFormat() async throws {
+        let port = try Sockets.freeListeningPort()
+        let fixture = try await NetdFixture.start(extra: ["--metrics", "127.0.0.1:\(port)"])
+        defer { fixture.folder.remove() }
+        let peer = try await Peer.start(.echo)
+        defer { Task { await peer.close() } }
+        let refusing = try Sockets.refusingTCP()
+        defer { refusing.close() }
+
+        // Some of everything: a connect that works and carries bytes, one refused, a forward with a fault.
+        let connected = try await fixture.netctl("--json", "connect", "127.0.0.1:\(peer.port)")
+        let id = try JSONDecoder().decode(SocketInfo.self, from: Data(connected.stdout.utf8)).id
+        _ = try await fixture.netctl("send", String(id), String(repeating: "m", count: 1000))
+        _ = try await fixture.netctl("recv", String(id), "--wait", "2s", "--max-bytes", "1000")
+        #expect(try await fixture.netctl("connect", "127.0.0.1:\(refusing.port)").status == 1)
+        let forward = try JSONDecoder().decode(ServerInfo.self, from: Data(try await fixture.netctl("--json", "forward", "127.0.0.1:0", "127.0.0.1:\(peer.port)").stdout.utf8))
+        _ = try await fixture.netctl("fault", "add", String(forward.id), "latency", "ms=5")
+        _ = try await fixture.netctl("get", "424242")  // an error answer
+        // A client connected while scraping.
+        let client = try await NetdClient.connect(socketPath: fixture.socket)
+
+        let scraped = try await run("/usr/bin/curl", ["-sS", "-i", "http://127.0.0.1:\(port)/metrics"], folder: fixture.folder.path)
+        #expect(scraped.status == 0, "\(scraped.stderr)")
+        #expect(scraped.stdout.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(scraped.stdout.contains("Content-Type: text/plain; version=0.0.4"))
+        let body = scraped.stdout.components(separatedBy: "\r\n\r\n").dropFirst().joined()
+        let samples = try Self.parse(body)
+        #expect(samples["netd_sockets"] == 1, "\(body)")
+        #expect(samples["netd_servers"] == 1)
+        #expect((samples["netd_rpc_clients"] ?? 0) >= 1)
+        #expect(samples[#"netd_requests_total{method="socket.connect",outcome="ok"}"#] == 1, "\(samples.keys.sorted())")
+        #expect(samples[#"netd_requests_total{method="server.listen",outcome="ok"}"#] == 1)
+        #expect(samples[#"netd_requests_total{method="socket.connect",outcome="error"}"#] == 1)
+        #expect(samples[#"netd_requests_total{method="server.get",outcome="error"}"#] == 1)
+        #expect(samples[#"netd_connects_total{outcome="ok"}"#] == 1)
+        #expect(samples[#"netd_connects_total{outcome="ECONNREFUSED"}"#] == 1)
+        #expect(samples[#"netd_bytes_total{direction="written"}"#] == 1000)
+        #expect(samples[#"netd_bytes_total{direction="read"}"#] == 1000)
+        #expect(samples[#"netd_faults{type="latency"}"#] == 1)
+        #expect((samples["netd_history_write_seconds_count"] ?? 0) >= 1)
+        #expect(samples["netd_history_queue"] != nil && samples["netd_history_healthy"] == 1)
+        await client.close()
+
+        // Closed, its bytes stay counted: a counter never goes down.
+        _ = try await fixture.netctl("close", String(id))
+        let again = try Self.parse(try await run("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(port)/metrics"], folder: fixture.folder.path).stdout)
+        #expect(again[#"netd_bytes_total{direction="read"}"#] == 1000 && again["netd_sockets"] == 0)
+        let elsewhere = try await run("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/"], folder: fixture.folder.path)
+        #expect(elsewhere.stdout == "404")
+        #expect(try await fixture.stop().status == 0)
+    }
+
+    @Test func aMetricsAddressThatCannotBeServedStopsNetdInOneLine() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let netd = try Binaries.path("netd")
+        let taken = try Sockets.listenTCP()
+        defer { taken.close() }
+        let busy = try await run(netd, ["--socket", folder.path + "/n.sock", "--db", folder.path + "/h.db", "--metrics", "127.0.0.1:\(taken.port)"], folder: folder.path)
+        #expect(busy.status == 1 && busy.stderr.contains("netd: cannot serve metrics on 127.0.0.1:\(taken.port)"), "\(busy.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/n.sock"))
+        let wrong = try await run(netd, ["--socket", folder.path + "/n.sock", "--metrics", "9464"], folder: folder.path)
+        #expect(wrong.status != 0 && wrong.stderr.contains("--metrics 9464"), "\(wrong.stderr)")
+    }
+
+    /// Prometheus's text format: `# HELP`/`# TYPE` comments, then `name{labels} value` per line.
+    static func parse(_ text: String) throws -> [String: Double] {
+        var samples: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.isEmpty {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                Issue.record("not a sample line: \(line)")
+                continue
+            }
+            samples[String(line[..<space])] = value
+        }
+        return samples
+    }
 }

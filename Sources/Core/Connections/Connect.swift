@@ -60,6 +60,7 @@ extension ConnectionManager {
             registry.releasePlace(for: owner.uid)
             let failure = (error as? LookupFailure).map { SocketFailure(code: $0.code, message: $0.message) }
                 ?? SocketErrors.failure(error, syscall: "connect")
+            metrics.connect(failure.code)
             await ledger.committed(max(sequence, ledger.connectFailed(id, owner: owner, failure)))
             throw SocketErrors.response(failure, id: id, target: target)
         }
@@ -74,6 +75,7 @@ extension ConnectionManager {
             try? await socket.setOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), max(1, delay / 1000))
         }
         ledger.connected(id, owner: owner, local: local, remote: remote)
+        metrics.connect("ok")
         // The record was queued before the connect began, so it is usually written by now; the
         // call waits for it (the contract: a record exists before the call that opened it returns),
         // not for the connected state and addresses, which land with the next commit.

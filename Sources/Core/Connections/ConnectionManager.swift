@@ -52,7 +52,13 @@ public final class ConnectionManager: Sendable {
         quiescing.store(on, ordering: .releasing)
     }
 
-    init(store: HistoryStore, history: HistoryWriter, events: EventHub, limits: Limits, logger: Logger) throws {
+    /// Connects by outcome and bytes of closed sockets, for `--metrics`.
+    let metrics: NetdMetrics
+
+    init(
+        store: HistoryStore, history: HistoryWriter, events: EventHub, limits: Limits, metrics: NetdMetrics = NetdMetrics(), logger: Logger
+    ) throws {
+        self.metrics = metrics
         self.store = store
         self.ledger = Ledger(history: history, events: events)
         self.limits = limits
@@ -117,6 +123,7 @@ public final class ConnectionManager: Sendable {
             if let type = faults.type(of: fault) { ledger.fault(id, owner: owner, fault: fault, type: type, detail: detail) }
         case .closed(let hadError, let read, let written):
             ledger.closed(id, owner: owner, hadError: hadError, read: read, written: written)
+            metrics.closed(read: read, written: written)
             registry.socketClosed(id, owner: owner, serverID: serverID)
         }
     }

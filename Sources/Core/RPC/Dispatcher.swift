@@ -146,9 +146,12 @@ public struct MethodTable: Sendable {
 /// Turns calls into replies. This is the one place where errors become JSON-RPC errors.
 public struct Dispatcher: Sendable {
     private let handlers: [String: MethodTable.Handler]
+    /// Every answer counted, by method and outcome.
+    let metrics: NetdMetrics
 
     /// - Precondition: `table` has a handler for every method in ``MethodRegistry``, and no other.
-    public init(_ table: MethodTable) {
+    public init(_ table: MethodTable, metrics: NetdMetrics = NetdMetrics()) {
+        self.metrics = metrics
         let registered = Set(MethodRegistry.names)
         let handled = Set(table.handlers.keys)
         precondition(registered == handled, """

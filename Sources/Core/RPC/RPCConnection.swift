@@ -341,6 +341,11 @@ final class RPCConnection: ChannelDuplexHandler {
         done: @escaping (ResponseMessage?) -> Void
     ) {
         func answer(_ outcome: ResponseMessage.Outcome) {
+            if case .error = outcome {
+                dispatcher.metrics.request(call.methodName, ok: false)
+            } else {
+                dispatcher.metrics.request(call.methodName, ok: true)
+            }
             guard case .respond(let id) = call.reply else { return done(nil) }
             done(ResponseMessage(id: id, outcome: outcome))
         }
