@@ -78,6 +78,9 @@ struct NetdBench: AsyncParsableCommand {
         if chosen.contains("cli-start") {
             measurements += try await CLIStartScenario.run(smoke: smoke)
         }
+        if chosen.contains("cli-pipe") {
+            measurements += try await CLIPipeScenario.run(smoke: smoke)
+        }
         if chosen.contains("history-query") {
             measurements += try await HistoryQueryScenario.run(
                 records: smoke ? 20_000 : 1_000_000, queriesPerFilter: smoke ? 10 : 200)
@@ -88,7 +91,7 @@ struct NetdBench: AsyncParsableCommand {
         }
     }
 
-    static let scenarios = ["rpc-ping", "rpc-methods", "data-path", "stream", "relay", "workers", "faults", "replace", "connect-churn", "hold-10k", "history-query", "cli-start"]
+    static let scenarios = ["rpc-ping", "rpc-methods", "data-path", "stream", "relay", "workers", "faults", "replace", "connect-churn", "hold-10k", "history-query", "cli-start", "cli-pipe"]
 
     private func report(_ measurements: [Measurement]) -> String {
         var lines = ["scenario        measurement              figures"]

@@ -101,7 +101,18 @@ public final class NetdBlockingClient {
         nextID += 1
         var line = Data(try JSONCoding.encode(RequestMessage(id: .number(id), method: method, params: params)))
         line.append(UInt8(ascii: "\n"))
-        try send(line)
+        do {
+            try send(line)
+        } catch {
+            // netd may have refused this connection (an error line with id null, then the close)
+            // before the request went out: that line says more than the broken pipe.
+            if let refusal = try? receiveLine(), let header = try? JSONDecoder().decode(ServerMessageHeader.self, from: refusal),
+                header.method == nil, header.id == nil || header.id == .null
+            {
+                return refusal
+            }
+            throw error
+        }
         // Answers to other ids (there are none on this connection) and notifications are skipped;
         // an error with id null is about this connection (netd refused it, say), so it answers too.
         while true {

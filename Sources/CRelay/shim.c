@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
+#include <pthread.h>
 #include "netd_relay.h"
 
 long netd_splice(int in, int out, unsigned long length) {
@@ -67,4 +68,8 @@ int netd_unread_bytes(int socket) {
     int queued = 0;
     if (ioctl(socket, SIOCOUTQ, &queued) != 0) return -1;
     return queued;
+}
+
+int netd_name_this_thread(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
 }

@@ -1,5 +1,5 @@
 import CNetdRelay
-import Foundation
+import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
@@ -85,7 +85,7 @@ final class RelayLoop: Sendable {
         }
         let epoll = self.epoll
         let wake = self.wake
-        let thread = Thread { [self] in
+        OwnThread.start(name: "netd-relay-\(index)") { [self] in
             let engine = RelayEngine(epoll: epoll, pipeBytes: pipeBytes, splice: splice, pairFinished: { self.pairs.subtract(1, ordering: .relaxed) })
             self.run(engine, wake: wake)
             // Under the queue's lock: a command is either queued before this (and run below) or
@@ -99,8 +99,6 @@ final class RelayLoop: Sendable {
             engine.closeAll()
             self.finished.signal()
         }
-        thread.name = "netd-relay-\(index)"
-        thread.start()
     }
 
     var pairCount: Int { pairs.load(ordering: .relaxed) }
@@ -187,5 +185,30 @@ enum RelayError: Error, CustomStringConvertible {
         switch self {
         case .system(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
         }
+    }
+}
+
+/// A thread of its own, from pthread_create: Foundation's Thread would link all of Foundation, ICU
+/// included, into every program that uses this module (netctl does, for descriptor passing), and
+/// make it start several milliseconds slower.
+enum OwnThread {
+    private final class Body {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+
+    static func start(name: String, _ body: @escaping @Sendable () -> Void) {
+        let shortName = String(decoding: name.utf8.prefix(15), as: UTF8.self)
+        let context = Unmanaged.passRetained(Body {
+            _ = netd_name_this_thread(shortName)
+            body()
+        }).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { context in
+            Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        precondition(created == 0, "pthread_create: \(created)")
+        pthread_detach(thread)
     }
 }

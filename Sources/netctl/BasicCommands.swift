@@ -12,6 +12,7 @@ import NetdProtocol
 
 struct Ping: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "ping",
         abstract: PingMethod.summary,
         discussion: "Example: netctl ping    (exit status 3 when netd cannot be reached: made for scripts)")
 
@@ -30,6 +31,7 @@ struct Ping: ParsableCommand {
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: StatusMethod.summary,
         discussion: "Example: netctl status    netctl --json status | jq .limits")
 
@@ -56,7 +58,8 @@ extension Status {
     static func usage(_ status: StatusMethod.Result) -> String {
         func limit(_ name: NetdLimit) -> String { status.limits[name.rawValue].map(String.init) ?? "?" }
         let rows = status.users.map { user in
-            "\nuid \(user.uid)".padding(toLength: 11, withPad: " ", startingAt: 0)
+            let name = "uid \(user.uid)"
+            return "\n" + name + String(repeating: " ", count: max(1, 10 - name.count))
                 + "\(user.clients)/\(limit(.maxClientsPerUser)) clients  \(user.sockets)/\(limit(.maxSocketsPerUser)) sockets  "
                 + "\(user.servers)/\(limit(.maxServersPerUser)) servers"
         }
@@ -66,6 +69,7 @@ extension Status {
 
 struct Call: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "call",
         abstract: "Call any method with JSON params and print its result.",
         discussion: "Example: netctl call netd.status    netctl call socket.get '{\"id\": 3}'    echo '{}' | netctl call netd.ping -")
 

@@ -14,6 +14,7 @@ import NetdProtocol
 /// `server.handoff`) and runs CMD with it as descriptor 3, as systemd's socket activation does.
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "exec",
         abstract: "Run a command with a socket or server of netd's as descriptor 3 (systemd socket activation).",
         discussion: """
             netctl takes the socket or listening server ID from netd (it leaves netd for good) and runs COMMAND

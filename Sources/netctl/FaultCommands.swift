@@ -12,6 +12,7 @@ extension FaultDirection: ExpressibleByArgument {}
 
 struct Fault: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "fault",
         abstract: "Make a forward or a joined pair misbehave on purpose: latency, bandwidth, resets, ...",
         subcommands: [FaultAdd.self, FaultList.self, FaultRemove.self])
 }

@@ -45,6 +45,7 @@ struct HistoryFilterOptions: ParsableArguments {
 
 struct History: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "history",
         abstract: "Show past and present connections from netd's history, newest first; with an ID, one record and its events.",
         discussion: """
             Times: a duration back from now (30s, 15m, 1h, 7d) or ISO 8601 (2026-11-25T10:00:00Z).
@@ -132,6 +133,7 @@ struct History: ParsableCommand {
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "stats",
         abstract: "What netd's connections talked to over a time window, and what failed (history.stats).",
         discussion: """
             Times: a duration back from now (30s, 15m, 1h, 7d) or ISO 8601.

@@ -12,6 +12,7 @@ import NetdProtocol
 
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "get",
         abstract: "Show one socket or server.",
         discussion: "Example: netctl get 5    netctl --json get 5 | jq .bytesRead")
 
@@ -94,6 +95,7 @@ struct List: ParsableCommand {
 
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "watch",
         abstract: "Print events as they happen, until interrupted.",
         discussion: """
             Examples:
@@ -137,6 +139,7 @@ struct Watch: ParsableCommand {
 
 struct Wait: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "wait",
         abstract: "Wait until a socket or server reaches a state, or until its next event of a type.",
         discussion: """
             Made for test scripts: exit status 0 when it happens, 1 when --timeout passes first (or netd \

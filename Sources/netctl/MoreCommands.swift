@@ -9,6 +9,7 @@ import NetdProtocol
 
 struct Configure: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "configure",
         abstract: SocketConfigureMethod.summary,
         discussion: """
             Examples:
@@ -40,6 +41,7 @@ struct Configure: ParsableCommand {
 
 struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "prune",
         abstract: HistoryPruneMethod.summary,
         discussion: """
             Examples:
@@ -58,6 +60,7 @@ struct Prune: ParsableCommand {
 
 struct Methods: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "methods",
         abstract: "List netd's methods with their params (`netctl call` calls any of them).",
         discussion: "Example: netctl methods    netctl methods socket.connect")
 

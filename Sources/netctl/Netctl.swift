@@ -10,6 +10,9 @@ import Glibc
 import NetdBlockingClient
 import NetdProtocol
 
+/// Every command names itself (`commandName:`): ArgumentParser would otherwise derive each name from
+/// its type with `String(describing:)`, a reflective lookup per command at every start, a third of
+/// what `netctl ping` cost.
 struct Netctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netctl",
@@ -145,24 +148,35 @@ enum Main {
     /// Synchronous from start to end: no concurrency runtime to start for a command that makes a
     /// call or two over a blocking socket.
     static func main() {
-        if let unknown = Suggestion.unknownCommand(in: Array(CommandLine.arguments.dropFirst())) {
-            Terminal.err(unknown + "\n")
-            exit(2)
+        var command: any ParsableCommand
+        do {
+            command = try Netctl.parseAsRoot()
+        } catch {
+            // Only on this path: naming every command takes the runtime's reflection, milliseconds
+            // that `netctl ping` should not pay.
+            if let unknown = Suggestion.unknownCommand(in: Array(CommandLine.arguments.dropFirst())) {
+                Terminal.err(unknown + "\n")
+                exit(2)
+            }
+            fail(error)
         }
         do {
-            var command = try Netctl.parseAsRoot()
             try command.run()
         } catch let failure as Failure {
             Terminal.err(failure.message + "\n")
             exit(failure.exitCode)
         } catch {
-            // ArgumentParser says 64 (EX_USAGE) for usage errors; the contract says 2.
-            if Netctl.exitCode(for: error) == .validationFailure {
-                Terminal.err(Netctl.fullMessage(for: error) + "\n")
-                exit(2)
-            }
-            Netctl.exit(withError: error)
+            fail(error)
         }
+    }
+
+    private static func fail(_ error: any Error) -> Never {
+        // ArgumentParser says 64 (EX_USAGE) for usage errors; the contract says 2.
+        if Netctl.exitCode(for: error) == .validationFailure {
+            Terminal.err(Netctl.fullMessage(for: error) + "\n")
+            exit(2)
+        }
+        Netctl.exit(withError: error)
     }
 }
 

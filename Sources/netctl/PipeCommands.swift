@@ -12,6 +12,7 @@ import NetdProtocol
 
 struct Pipe: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "pipe",
         abstract: "Join the terminal to a socket, like nc: stdin to the socket, the socket to stdout.",
         discussion: """
             The bytes go through unchanged (binary-safe). The end of stdin ends the socket's write side \\
@@ -41,6 +42,7 @@ struct Pipe: ParsableCommand {
 
 struct Join: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "join",
         abstract: "Join two of your open sockets: each one's bytes go to the other, moved by the kernel (socket.pipe).",
         discussion: """
             Bytes either socket had buffered go first; an end is passed on, a reset resets both. \\

@@ -19,6 +19,7 @@ func describe(_ endpoint: Endpoint?) -> String {
 
 struct Connect: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "connect",
         abstract: SocketConnectMethod.summary,
         discussion: """
             Prints the new socket's id; later commands (send, recv, pipe, close, ...) take it. With --pipe, \
@@ -59,6 +60,7 @@ struct Connect: ParsableCommand {
 
 struct Listen: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "listen",
         abstract: ServerListenMethod.summary,
         discussion: """
             Prints the server's id; `netctl accept ID` takes its connections (`netctl forward` relays \
@@ -98,6 +100,7 @@ struct ListenOptions: ParsableArguments {
 
 struct Forward: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "forward",
         abstract: "Listen, and relay every connection to a target: bytes moved by the kernel, ends and resets passed on.",
         discussion: """
             Each connection through the forward is two sockets in `netctl ls` and in history (the accepted \
@@ -138,6 +141,7 @@ struct Forward: ParsableCommand {
 
 struct Accept: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "accept",
         abstract: ServerAcceptMethod.summary,
         discussion: """
             Examples:
@@ -175,6 +179,7 @@ struct Accept: ParsableCommand {
 
 struct Send: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "send",
         abstract: "Send bytes to a socket: DATA, or stdin when DATA is absent.",
         discussion: "Example: netctl send -e 5 'PING\\r\\n'    printf 'GET / HTTP/1.0\\r\\n\\r\\n' | netctl send 5")
 
@@ -195,6 +200,7 @@ struct Send: ParsableCommand {
 
 struct Recv: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "recv",
         abstract: "Print the bytes a socket has received (raw on stdout; the result JSON with --json).",
         discussion: """
             Examples:
@@ -230,6 +236,7 @@ extension DataEncoding: ExpressibleByArgument {}
 
 struct End: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "end",
         abstract: SocketEndMethod.summary,
         discussion: "Example: netctl end 5    (the peer reads its end of stream; 5 can still read what comes back)")
 
@@ -244,6 +251,7 @@ struct End: ParsableCommand {
 
 struct Close: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "close",
         abstract: "Close a socket or a server.",
         discussion: """
             Examples:

@@ -19,6 +19,9 @@ int netd_set_pipe_size(int fd, int bytes);
 /// A non-blocking, close-on-exec eventfd.
 int netd_eventfd(void);
 
+/// Names the calling thread (at most 15 bytes), as ps and perf show it.
+int netd_name_this_thread(const char *name);
+
 /// sendmsg(2) of `length` bytes on a stream socket with `descriptor` attached (SCM_RIGHTS) to
 /// the first of them, never blocking and never raising SIGPIPE. Returns the bytes sent (the
 /// descriptor went with the first) or -1 with errno.
