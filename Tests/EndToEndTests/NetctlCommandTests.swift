@@ -1,4 +1,5 @@
 import Foundation
+import NetdClient
 import NetdProtocol
 import NetdTestSupport
 import Testing
@@ -150,6 +151,58 @@ struct NetctlCommandTests {
         let one = try await fixture.netctl("methods", "socket.pipe")
         #expect(one.stdout.contains("to (required)"), "\(one.stdout)")
         #expect(try await fixture.netctl("methods", "socket.nothing").status == 1)
+        #expect(try await fixture.stop().status == 0)
+    }
+
+    @Test func theRestOfTheCommandsEndToEnd() async throws {
+        let fixture = try await NetdFixture.start()
+        defer { fixture.folder.remove() }
+        let netctl = try Binaries.path("netctl")
+        let listener = try Sockets.listenTCP()
+        defer { listener.close() }
+
+        // status, as text and as the result exactly.
+        let status = try await fixture.netctl("status")
+        #expect(status.stdout.hasPrefix("netd ") && status.stdout.contains("socket    \(fixture.socket)"), "\(status.stdout)")
+        let statusJSON = try JSONDecoder().decode(StatusMethod.Result.self, from: Data(try await fixture.netctl("--json", "status").stdout.utf8))
+        #expect(statusJSON.socket == fixture.socket)
+
+        // watch --json: one line per event, each a JSON object; end: the peer reads the end of stream.
+        let watch = try ChildProcess(netctl, ["--socket", fixture.socket, "--json", "watch", "--type", "connect", "--type", "end", "--count", "2"], folder: fixture.folder.path)
+        // Subscribed once it shows as a second client beside this one.
+        let observer = try await NetdClient.connect(socketPath: fixture.socket)
+        #expect(try await eventually { try await observer.call(StatusMethod.self).clients >= 2 })
+        await observer.close()
+        let socket = try JSONDecoder().decode(SocketInfo.self, from: Data(try await fixture.netctl("--json", "connect", "127.0.0.1:\(listener.port)").stdout.utf8))
+        let far = try await listener.accept()
+        let ended = try await fixture.netctl("end", String(socket.id))
+        #expect(ended.stdout.hasPrefix("socket \(socket.id) ended its write side"), "\(ended)")
+        #expect(try await Sockets.onThread { try Sockets.readAll(far) }.isEmpty)
+        // The peer ends too: netd's `end` event (Node's: the other side has ended).
+        close(far)
+        let watched = try await watch.wait(limit: .seconds(20))
+        let lines = watched.stdout.split(separator: "\n")
+        #expect(lines.count == 2, "\(watched)")
+        let types = lines.compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8))["type"]?.stringValue }
+        #expect(types == ["connect", "end"], "\(watched.stdout)")
+
+        // list is ls; --json gives both arrays back.
+        let listed = try JSONDecoder().decode(JSONValue.self, from: Data(try await fixture.netctl("--json", "list").stdout.utf8))
+        #expect(listed["sockets"]?.arrayValue?.first?["id"] == .integer(socket.id))
+        #expect(listed["servers"]?.arrayValue?.isEmpty == true)
+
+        // call with params from stdin.
+        let called = try await run(netctl, ["--socket", fixture.socket, "--json", "call", "socket.get", "-"], stdin: #"{"id": \#(socket.id)}"#, folder: fixture.folder.path)
+        #expect(try JSONDecoder().decode(SocketInfo.self, from: Data(called.stdout.utf8)).id == socket.id, "\(called)")
+
+        // exec: a socket without a label is named netd-ID in LISTEN_FDNAMES, and is descriptor 3.
+        let script = "import os, socket; s = socket.socket(fileno=3); s.sendall(os.environ['LISTEN_FDNAMES'].encode()); print(os.environ['LISTEN_FDS'])"
+        let other = try JSONDecoder().decode(SocketInfo.self, from: Data(try await fixture.netctl("--json", "connect", "127.0.0.1:\(listener.port)").stdout.utf8))
+        let far2 = try await listener.accept()
+        defer { close(far2) }
+        let exec = try await run(netctl, ["--socket", fixture.socket, "exec", String(other.id), "--", "python3", "-c", script], folder: fixture.folder.path)
+        #expect(exec.status == 0 && exec.stdout == "1\n", "\(exec)")
+        #expect(try await Sockets.onThread { try Sockets.readAll(far2) } == Array("netd-\(other.id)".utf8))
         #expect(try await fixture.stop().status == 0)
     }
 
