@@ -16,13 +16,7 @@ struct ServiceTests {
     @Test func socketActivatedNetdServesOnDescriptorThreeAndNeverRemovesIt() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let socket = folder.path + "/activated.sock"
-        let database = folder.path + "/h.sqlite3"
-        // systemd-socket-activate binds the socket and starts netd on the first connection, with no
-        // --socket: netd must find the socket where systemd put it.
-        let activator = try ChildProcess(
-            "/usr/bin/systemd-socket-activate", ["-l", socket, try Binaries.path("netd"), "--db", database], folder: folder.path)
-        #expect(await eventually { FileManager.default.fileExists(atPath: socket) })
+        let (activator, socket, _) = try await Self.activated(in: folder)
         let client = try await NetdClient.connect(socketPath: socket)
         let status = try await client.call(StatusMethod.self)
         #expect(status.socket == socket)
@@ -46,11 +40,7 @@ struct ServiceTests {
     @Test func aReplacementOfAnActivatedNetdLeavesTheSocketToSystemdToo() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let socket = folder.path + "/activated.sock"
-        let database = folder.path + "/h.sqlite3"
-        let activator = try ChildProcess(
-            "/usr/bin/systemd-socket-activate", ["-l", socket, try Binaries.path("netd"), "--db", database], folder: folder.path)
-        #expect(await eventually { FileManager.default.fileExists(atPath: socket) })
+        let (activator, socket, database) = try await Self.activated(in: folder)
         let first = try await NetdClient.connect(socketPath: socket)
         #expect(try await first.call(PingMethod.self).version == NetdVersion.current)
         await first.close()
@@ -170,6 +160,17 @@ struct ServiceTests {
         #expect(!FileManager.default.fileExists(atPath: folder.path + "/n.sock"))
         let wrong = try await run(netd, ["--socket", folder.path + "/n.sock", "--metrics", "9464"], folder: folder.path)
         #expect(wrong.status != 0 && wrong.stderr.contains("--metrics 9464"), "\(wrong.stderr)")
+    }
+
+    /// netd as netd.socket starts it: systemd-socket-activate binds the socket and starts netd on the
+    /// first connection, with no --socket, so netd must find the socket where systemd put it.
+    static func activated(in folder: TemporaryFolder) async throws -> (activator: ChildProcess, socket: String, database: String) {
+        let socket = folder.path + "/activated.sock"
+        let database = folder.path + "/h.sqlite3"
+        let activator = try ChildProcess(
+            "/usr/bin/systemd-socket-activate", ["-l", socket, try Binaries.path("netd"), "--db", database], folder: folder.path)
+        #expect(await eventually { FileManager.default.fileExists(atPath: socket) })
+        return (activator, socket, database)
     }
 
     /// Prometheus's text format: `# HELP`/`# TYPE` comments, then `name{labels} value` per line.
