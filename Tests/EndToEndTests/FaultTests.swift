@@ -256,7 +256,9 @@ import Glibc
                 }
                 return (got, reads)
             }
-            #expect(Sockets.same(got, answer) && reads >= 2 && Self.milliseconds(since: start) >= 60, "\(got.count) bytes in \(reads) reads")
+            // How many reads it took depends on when this thread ran (under load, every slice may be in
+            // the kernel's buffer by the first read); the 4 ms between slices add up however it ran.
+            #expect(Sockets.same(got, answer) && Self.milliseconds(since: start) >= 60, "\(got.count) bytes in \(reads) reads")
             #expect(try await rpc.call("fault.remove", #"{"id":\#(slicerID)}"#)["result"] != nil)
 
             // A blackhole upstream: what the client sends vanishes, and it never blocks.
