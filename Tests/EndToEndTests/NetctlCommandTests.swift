@@ -206,6 +206,56 @@ struct NetctlCommandTests {
         #expect(try await fixture.stop().status == 0)
     }
 
+    /// The issue's promise: from `netctl help` alone, open a connection to a local server, exchange
+    /// data, forward a port, watch it, break it with a fault and find it all in the history. The
+    /// first session in the help is run as printed, in one shell, with a real redis-server; only its
+    /// ports are replaced by free ones.
+    @Test func theFirstSessionInTheHelpWorksAsPrinted() async throws {
+        let fixture = try await NetdFixture.start()
+        defer { fixture.folder.remove() }
+        let help = try await run(try Binaries.path("netctl"), ["help"], folder: fixture.folder.path).stdout
+        let session = help.components(separatedBy: "\n").drop(while: { !$0.hasPrefix("A first session") }).dropFirst()
+            .prefix(while: { !$0.isEmpty })
+            .map { line in line.components(separatedBy: "#").first!.trimmingCharacters(in: .whitespaces) }
+        #expect(session.count == 6, "\(help)")
+        let redisPort = try Sockets.freeListeningPort()
+        let forwardPort = try Sockets.freeListeningPort()
+        let redis = try ChildProcess(
+            "/usr/bin/redis-server", ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], folder: fixture.folder.path)
+        defer { redis.signal(SIGKILL) }
+        #expect(await eventually { (try? Sockets.connectTCP(redisPort)).map { close($0) } != nil })
+
+        let script = session.map { $0.replacingOccurrences(of: "6379", with: "\(redisPort)").replacingOccurrences(of: "6380", with: "\(forwardPort)") }
+            + [
+                // Once the watcher has subscribed (a second client beside this status), a client
+                // goes through the forward, like `nc`: its PING meets the 200 ms latency.
+                "for i in $(seq 200); do netctl status | grep -q '^clients   2$' && break; sleep 0.05; done",
+                "printf 'PING\\r\\n' | netctl connect --pipe 127.0.0.1:\(forwardPort)",
+                "netctl --json history --server 2 > through.json",
+                "kill $!",
+            ]
+        let ran = try await shell(
+            "cd \(fixture.folder.path) && " + script.joined(separator: "\n"), folder: fixture.folder.path,
+            environment: ["NETD_SOCKET": fixture.socket])
+        #expect(ran.status == 0, "\(script.joined(separator: "\n"))\n\(ran)")
+        let out = ran.stdout
+        #expect(out.contains("socket 1 open") && out.contains("+PONG"), "\(out)")
+        #expect(out.contains("forward 2 listening on [::]:\(forwardPort) -> 127.0.0.1:\(redisPort)"), "\(out)")
+        #expect(out.contains("fault 1 added: latency ms=200") && out.contains("on 2, both"), "\(out)")
+        #expect(out.contains("ECONN") == false && out.contains("redis"), "\(out)")
+        // watch saw the connection come through the forward; the history has both sides of it,
+        // each with the fault that acted on it.
+        #expect(out.contains(" connection 2 "), "\(out)")
+        let through = try JSONDecoder().decode(HistoryQueryMethod.Result.self, from: Data(contentsOf: URL(fileURLWithPath: fixture.folder.path + "/through.json")))
+        #expect(through.items.count == 2)
+        for item in through.items {
+            guard case .socket(let socket) = item else { continue }
+            let record = try await fixture.netctl("history", String(socket.id))
+            #expect(record.stdout.contains("fault") && record.stdout.contains("latency"), "\(record.stdout)")
+        }
+        #expect(try await fixture.stop().status == 0)
+    }
+
     @Test func colourOnlyOnATerminalAndNeverWithNoColor() async throws {
         let fixture = try await NetdFixture.start()
         defer { fixture.folder.remove() }
