@@ -29,7 +29,7 @@ struct NetctlCommandTests {
         #expect(piped.status == 0, "\(piped.stderr)")
         let echoed = try [UInt8](Data(contentsOf: URL(fileURLWithPath: folder + "/out.bin")))
         #expect(Sockets.same(echoed, payload))
-        let record = try JSONDecoder().decode(SocketInfo.self, from: Data(try await fixture.netctl("--json", "get", String(id)).stdout.utf8))
+        let record = try await fixture.netctlJSON(SocketInfo.self, "get", String(id))
         #expect(record.state == .closed && record.error == nil)
         #expect(record.bytesRead == Int64(payload.count) && record.bytesWritten == Int64(payload.count))
 
@@ -86,7 +86,7 @@ struct NetctlCommandTests {
             "--json", "fault", "add", String(forward.id), "bandwidth", "bytesPerSecond=64k", "--direction", "downstream", "--probability", "0.5")
         let slow = try JSONDecoder().decode(FaultAddMethod.Result.self, from: Data(bandwidth.stdout.utf8)).fault
         #expect(slow.bytesPerSecond == 65536 && slow.direction == .downstream && slow.probability == 0.5)
-        let listed = try JSONDecoder().decode(FaultListMethod.Result.self, from: Data(try await fixture.netctl("--json", "fault", "ls", String(forward.id)).stdout.utf8))
+        let listed = try await fixture.netctlJSON(FaultListMethod.Result.self, "fault", "ls", String(forward.id))
         #expect(listed.faults.map(\.id) == [added.id, slow.id])
         let table = try await fixture.netctl("fault", "ls")
         #expect(table.stdout.contains("latency") && table.stdout.contains("ms=1000 jitterMs=20"), "\(table.stdout)")
@@ -108,8 +108,8 @@ struct NetctlCommandTests {
         // join ID ID: two sockets to two listeners of the test's, joined by netd.
         let left = try Sockets.listenTCP(), right = try Sockets.listenTCP()
         defer { left.close(); right.close() }
-        let a = try JSONDecoder().decode(SocketInfo.self, from: Data(try await fixture.netctl("--json", "connect", "127.0.0.1:\(left.port)").stdout.utf8))
-        let b = try JSONDecoder().decode(SocketInfo.self, from: Data(try await fixture.netctl("--json", "connect", "127.0.0.1:\(right.port)").stdout.utf8))
+        let a = try await fixture.netctlJSON(SocketInfo.self, "connect", "127.0.0.1:\(left.port)")
+        let b = try await fixture.netctlJSON(SocketInfo.self, "connect", "127.0.0.1:\(right.port)")
         let (farA, farB) = (try await left.accept(), try await right.accept())
         defer { close(farA); close(farB) }
         let joined = try await fixture.netctl("join", String(a.id), String(b.id))
@@ -133,7 +133,7 @@ struct NetctlCommandTests {
         #expect(try JSONDecoder().decode(ServerInfo.self, from: Data(v6.stdout.utf8)).local?.address == "::1")
         #expect(try await fixture.netctl("listen", "::1:80").stderr.contains("in brackets"))
 
-        let socket = try JSONDecoder().decode(SocketInfo.self, from: Data(try await fixture.netctl("--json", "connect", "127.0.0.1:\(peer.port)", "--timeout", "2s").stdout.utf8))
+        let socket = try await fixture.netctlJSON(SocketInfo.self, "connect", "127.0.0.1:\(peer.port)", "--timeout", "2s")
         _ = try await fixture.netctl("send", String(socket.id), String(repeating: "z", count: 3000))
         let first = try await fixture.netctl("recv", String(socket.id), "--wait", "2s", "--max-bytes", "1k")
         #expect(first.stdout.utf8.count == 1024, "\(first.stderr)")
@@ -164,7 +164,7 @@ struct NetctlCommandTests {
         // status, as text and as the result exactly.
         let status = try await fixture.netctl("status")
         #expect(status.stdout.hasPrefix("netd ") && status.stdout.contains("socket    \(fixture.socket)"), "\(status.stdout)")
-        let statusJSON = try JSONDecoder().decode(StatusMethod.Result.self, from: Data(try await fixture.netctl("--json", "status").stdout.utf8))
+        let statusJSON = try await fixture.netctlJSON(StatusMethod.Result.self, "status")
         #expect(statusJSON.socket == fixture.socket)
 
         // watch --json: one line per event, each a JSON object; end: the peer reads the end of stream.
@@ -173,7 +173,7 @@ struct NetctlCommandTests {
         let observer = try await NetdClient.connect(socketPath: fixture.socket)
         #expect(try await eventually { try await observer.call(StatusMethod.self).clients >= 2 })
         await observer.close()
-        let socket = try JSONDecoder().decode(SocketInfo.self, from: Data(try await fixture.netctl("--json", "connect", "127.0.0.1:\(listener.port)").stdout.utf8))
+        let socket = try await fixture.netctlJSON(SocketInfo.self, "connect", "127.0.0.1:\(listener.port)")
         let far = try await listener.accept()
         let ended = try await fixture.netctl("end", String(socket.id))
         #expect(ended.stdout.hasPrefix("socket \(socket.id) ended its write side"), "\(ended)")
@@ -187,7 +187,7 @@ struct NetctlCommandTests {
         #expect(types == ["connect", "end"], "\(watched.stdout)")
 
         // list is ls; --json gives both arrays back.
-        let listed = try JSONDecoder().decode(JSONValue.self, from: Data(try await fixture.netctl("--json", "list").stdout.utf8))
+        let listed = try await fixture.netctlJSON(JSONValue.self, "list")
         #expect(listed["sockets"]?.arrayValue?.first?["id"] == .integer(socket.id))
         #expect(listed["servers"]?.arrayValue?.isEmpty == true)
 
@@ -197,7 +197,7 @@ struct NetctlCommandTests {
 
         // exec: a socket without a label is named netd-ID in LISTEN_FDNAMES, and is descriptor 3.
         let script = "import os, socket; s = socket.socket(fileno=3); s.sendall(os.environ['LISTEN_FDNAMES'].encode()); print(os.environ['LISTEN_FDS'])"
-        let other = try JSONDecoder().decode(SocketInfo.self, from: Data(try await fixture.netctl("--json", "connect", "127.0.0.1:\(listener.port)").stdout.utf8))
+        let other = try await fixture.netctlJSON(SocketInfo.self, "connect", "127.0.0.1:\(listener.port)")
         let far2 = try await listener.accept()
         defer { close(far2) }
         let exec = try await run(netctl, ["--socket", fixture.socket, "exec", String(other.id), "--", "python3", "-c", script], folder: fixture.folder.path)

@@ -174,6 +174,12 @@ struct NetdFixture {
         try await run(netctlPath, ["--socket", socket] + arguments, folder: folder.path)
     }
 
+    /// Runs `netctl --json ARGUMENTS` and decodes what it printed as `type`.
+    func netctlJSON<T: Decodable>(_ type: T.Type, _ arguments: String...) async throws -> T {
+        let output = try await run(netctlPath, ["--socket", socket, "--json"] + arguments, folder: folder.path)
+        return try JSONDecoder().decode(type, from: Data(output.stdout.utf8))
+    }
+
     /// Stops netd with SIGTERM and returns how it ended.
     func stop() async throws -> ProcessOutput {
         netd.signal(SIGTERM)
